@@ -1,0 +1,22 @@
+# Kizuna build and test entry points. `make test` is the project's test command.
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: test lint unit build bench fuzz
+
+build:
+	$(GO) build -o bin/kizuna ./cmd/kizuna
+
+# test: formatting, vet, staticcheck and every test (unit, end-to-end, real data when ../shared/data exists).
+test: lint unit
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+unit:
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...

@@ -1,0 +1,76 @@
+// Command kizuna is the Kizuna threat-intelligence sharing hub: one binary
+// that serves TAXII 2.1 with TLP 2.0 enforced on every read path, and the
+// command-line tools around it.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the CLI and maps errors to exit codes in one place.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		if ex.msg != "" {
+			fmt.Fprintf(stderr, "kizuna: %s\n", ex.msg)
+		}
+		return ex.code
+	}
+	fmt.Fprintf(stderr, "kizuna: %v\n", err)
+	return 2
+}
+
+// exitError carries a specific exit status (and an optional message).
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit %d: %s", e.code, e.msg) }
+
+// newRootCmd lists every subcommand explicitly.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kizuna",
+		Short:         "Kizuna: threat-intelligence sharing and coordinated response hub",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(
+		newServeCmd(),
+		newDemoCmd(),
+		newValidateCmd(),
+		newImportCmd(),
+		newExportCmd(),
+		newOrgCmd(),
+		newUserCmd(),
+		newTokenCmd(),
+		newShareCmd(),
+		newPatternCmd(),
+	)
+	return root
+}
