@@ -23,4 +23,7 @@ var (
 	Unacceptable = errors.New("not acceptable")
 	// UnsupportedMediaType marks a request body of a media type not accepted.
 	UnsupportedMediaType = errors.New("unsupported media type")
+	// Unprocessable marks well-formed input whose content cannot be
+	// processed (for instance a TAXII envelope without "objects").
+	Unprocessable = errors.New("unprocessable content")
 )
