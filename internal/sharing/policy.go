@@ -28,7 +28,10 @@ const (
 //
 //	"extensions": {"extension-definition--1f0e3c1d-6c0e-4f0a-9a43-6b2d1d3a4b5c": {
 //	    "extension_type": "property-extension",
-//	    "organizations": ["identity--..."], "users": ["user id or name"]}}
+//	    "organizations": ["identity--..."], "users": ["user--..."]}}
+//
+// Organisations are named by their identity ids and users by their user ids
+// (both printed by `kizuna org list` and `kizuna user list`).
 const DistributionExtension = "extension-definition--1f0e3c1d-6c0e-4f0a-9a43-6b2d1d3a4b5c"
 
 // tlpByMarking maps official marking ids to levels.
@@ -113,10 +116,11 @@ func (p Principal) HubAnalyst() bool {
 	return !p.Public && (p.Role == RoleAnalyst || p.Role == RoleHubAdmin)
 }
 
-// Policy holds the configurable parts of the sharing rules.
+// Policy holds the configurable parts of the sharing rules. The zero Policy
+// is usable and treats unmarked data as TLP:AMBER.
 type Policy struct {
 	// Default is the level applied to objects without a TLP marking
-	// (TLPAmber unless configured).
+	// (TLPAmber unless configured; TLPNone and TLPUnknown also mean AMBER).
 	Default TLP
 }
 
@@ -129,46 +133,65 @@ func NewPolicy(def TLP) *Policy {
 	return &Policy{Default: def}
 }
 
-// levels returns the stored levels that behave as level t under this
-// policy (t itself, plus TLPNone when t is the default).
-func (p *Policy) levels(t TLP) []TLP {
-	if t == p.Default {
-		return []TLP{t, TLPNone}
+// def returns the effective level of unmarked data.
+func (p *Policy) def() TLP {
+	if p == nil || p.Default == TLPNone || p.Default >= TLPUnknown {
+		return TLPAmber
 	}
-	return []TLP{t}
+	return p.Default
+}
+
+// Effective returns the level a label behaves as under this policy: the
+// configured default for unmarked data, the label's own level otherwise.
+func (p *Policy) Effective(l Label) TLP {
+	if l.TLP == TLPNone {
+		return p.def()
+	}
+	return l.TLP
+}
+
+// levels returns the stored levels that behave as the given levels under
+// this policy (each level itself, plus TLPNone when one of them is the
+// default). The result is a fresh slice.
+func (p *Policy) levels(ts ...TLP) []TLP {
+	out := make([]TLP, 0, len(ts)+1)
+	out = append(out, ts...)
+	if slices.Contains(ts, p.def()) {
+		out = append(out, TLPNone)
+	}
+	return out
 }
 
 // Access returns the visibility predicate for a principal. It encodes the
-// TLP 2.0 meanings:
+// TLP 2.0 meanings of DESIGN.md:
 //   - CLEAR: everyone, including the public;
 //   - GREEN: every authenticated organisation;
-//   - AMBER: the producer's organisation, the organisations it names, hub analysts;
-//   - AMBER+STRICT: the producer's organisation and the organisations it names;
-//   - RED: the submitting user and the users named;
-//   - unknown or malformed markings: the producer's organisation and hub analysts.
+//   - AMBER: the producer's organisation, the organisations it names and
+//     hub analysts (analysts and hub admins);
+//   - AMBER+STRICT: only the producer's organisation and the organisations
+//     it names (not hub analysts);
+//   - RED: only named people: the submitting user and the users named;
+//   - unknown or malformed markings: the producer's organisation and hub
+//     analysts (fail closed).
+//
+// Unmarked data (TLPNone) is treated as the policy's default level.
 func (p *Policy) Access(pr Principal) Access {
 	if pr.Public {
 		return Access{Clauses: []Clause{{TLPs: p.levels(TLPClear)}}}
 	}
-	var cs []Clause
-	open := append(p.levels(TLPClear), p.levels(TLPGreen)...)
-	cs = append(cs, Clause{TLPs: open})
-	amber := p.levels(TLPAmber)
-	strict := p.levels(TLPAmberStrict)
-	red := p.levels(TLPRed)
-	ownOrg := append(append(slices.Clone(amber), strict...), TLPUnknown)
+	cs := []Clause{{TLPs: p.levels(TLPClear, TLPGreen)}}
 	if pr.OrgID != "" {
 		cs = append(cs,
-			Clause{TLPs: ownOrg, ProducerOrg: pr.OrgID},
-			Clause{TLPs: append(slices.Clone(amber), strict...), DistOrg: pr.OrgID})
+			Clause{TLPs: append(p.levels(TLPAmber, TLPAmberStrict), TLPUnknown), ProducerOrg: pr.OrgID},
+			Clause{TLPs: p.levels(TLPAmber, TLPAmberStrict), DistOrg: pr.OrgID})
 	}
 	if pr.HubAnalyst() {
-		cs = append(cs, Clause{TLPs: append(slices.Clone(amber), TLPUnknown)})
+		cs = append(cs, Clause{TLPs: append(p.levels(TLPAmber), TLPUnknown)})
 	}
 	if pr.UserID != "" {
 		cs = append(cs,
-			Clause{TLPs: red, ProducerUser: pr.UserID},
-			Clause{TLPs: red, DistUser: pr.UserID})
+			Clause{TLPs: p.levels(TLPRed), ProducerUser: pr.UserID},
+			Clause{TLPs: p.levels(TLPRed), DistUser: pr.UserID})
 	}
 	return Access{Clauses: cs}
 }
@@ -193,28 +216,49 @@ const (
 // bundle). It may be nil: every such marking is then unknown.
 type MarkingResolver func(id string) MarkingKind
 
-// Classify computes the Label of an object submitted by a principal. The
-// most restrictive TLP among object_marking_refs and granular_markings
-// wins; an unknown or malformed marking gives TLPUnknown (fail closed).
-// Marking-definitions themselves are TLP:CLEAR so recipients can resolve
-// references to them.
+// Classify computes the Label of an object submitted by a principal:
+//
+//   - the most restrictive TLP among object_marking_refs and the
+//     marking_refs of granular_markings wins (a granular marking restricts
+//     the whole object: Kizuna never serves partial objects);
+//   - TLP 1.0 markings count as their TLP 2.0 equivalents (WHITE as CLEAR);
+//   - a marking reference that is neither an official TLP marking nor a
+//     marking the resolver knows, and any malformed marking property, gives
+//     TLPUnknown (fail closed: producer's organisation and hub analysts
+//     only) — except that TLP:RED, when also present, still wins, because
+//     its audience (named people) is the narrowest;
+//   - the distribution extension (DistributionExtension) supplies the named
+//     organisations and users; a malformed extension gives TLPUnknown;
+//   - marking-definitions are classified by their own markings like any
+//     object, but one without markings is TLP:CLEAR (not the default) so
+//     that recipients can resolve references to it; the official TLP
+//     marking-definitions are always TLP:CLEAR.
+//
+// Classify never fails: anything it cannot understand restricts.
 func (p *Policy) Classify(o *stix.Object, producer Principal, resolve MarkingResolver, anonymous bool) Label {
 	l := Label{ProducerOrg: producer.OrgID, ProducerUser: producer.UserID, Anonymous: anonymous}
-	if o.Type == "marking-definition" {
-		if _, official := tlpByMarking[o.ID]; official || resolve != nil && markingRefsOK(o, resolve) {
-			l.TLP = TLPClear
-			return l
-		}
+	if _, official := tlpByMarking[o.ID]; official && o.Type == "marking-definition" {
+		l.TLP = TLPClear
+		return l
 	}
-	l.TLP = TLPNone
 	raise := func(t TLP) {
 		if rank(t) > rank(l.TLP) {
 			l.TLP = t
 		}
 	}
-	refs, ok := stringList(o.Props["object_marking_refs"])
-	if !ok {
-		raise(TLPUnknown)
+	var refs []string
+	if v, present := o.Props["object_marking_refs"]; present {
+		list, ok := v.([]any)
+		if !ok {
+			raise(TLPUnknown)
+		}
+		for _, x := range list {
+			if s, ok := x.(string); ok {
+				refs = append(refs, s)
+			} else {
+				raise(TLPUnknown)
+			}
+		}
 	}
 	if gm, present := o.Props["granular_markings"]; present {
 		list, ok := gm.([]any)
@@ -227,9 +271,15 @@ func (p *Policy) Classify(o *stix.Object, producer Principal, resolve MarkingRes
 				raise(TLPUnknown)
 				continue
 			}
-			if ref, ok := m["marking_ref"].(string); ok {
-				refs = append(refs, ref)
-			} else if _, lang := m["lang"]; !lang {
+			if r, present := m["marking_ref"]; present {
+				if ref, ok := r.(string); ok {
+					refs = append(refs, ref)
+				} else {
+					raise(TLPUnknown)
+				}
+				continue
+			}
+			if _, ok := m["lang"].(string); !ok {
 				raise(TLPUnknown)
 			}
 		}
@@ -243,44 +293,54 @@ func (p *Policy) Classify(o *stix.Object, producer Principal, resolve MarkingRes
 			raise(TLPUnknown)
 		}
 	}
-	if ext, ok := o.Props["extensions"].(map[string]any); ok {
-		if d, present := ext[DistributionExtension]; present {
-			m, ok := d.(map[string]any)
-			orgs, ok1 := stringList(m["organizations"])
-			users, ok2 := stringList(m["users"])
-			if !ok || !ok1 || !ok2 {
-				raise(TLPUnknown)
+	if ev, present := o.Props["extensions"]; present {
+		if ext, ok := ev.(map[string]any); ok {
+			if d, present := ext[DistributionExtension]; present {
+				orgs, users, ok := parseDistribution(d)
+				if !ok {
+					raise(TLPUnknown)
+				}
+				l.Orgs, l.Users = orgs, users
 			}
-			l.Orgs, l.Users = orgs, users
 		}
+	}
+	if o.Type == "marking-definition" && l.TLP == TLPNone {
+		l.TLP = TLPClear
 	}
 	return l
 }
 
-func markingRefsOK(o *stix.Object, resolve MarkingResolver) bool {
-	refs, ok := stringList(o.Props["object_marking_refs"])
-	if !ok {
-		return false
+// parseDistribution reads the distribution extension's named organisations
+// and users; ok is false when the extension is malformed (not an object, a
+// wrong extension_type, lists that are not arrays of non-empty strings, or
+// unknown properties, which might be restrictions Kizuna does not know).
+func parseDistribution(v any) (orgs, users []string, ok bool) {
+	m, isMap := v.(map[string]any)
+	if !isMap {
+		return nil, nil, false
 	}
-	for _, r := range refs {
-		if _, tlp := tlpByMarking[r]; !tlp && resolve(r) != MarkingStatement {
-			return false
+	for k, x := range m {
+		switch k {
+		case "extension_type":
+			if x != "property-extension" {
+				return nil, nil, false
+			}
+		case "organizations", "users":
+		default:
+			return nil, nil, false
 		}
 	}
-	return true
-}
-
-// rank orders levels by restrictiveness; unknown is the most restrictive.
-func rank(t TLP) int {
-	if t == TLPUnknown {
-		return 100
+	orgs, ok1 := idList(m["organizations"])
+	users, ok2 := idList(m["users"])
+	if !ok1 || !ok2 {
+		return nil, nil, false
 	}
-	return int(t)
+	return orgs, users, true
 }
 
-// stringList reads an optional JSON array of strings; ok is false when the
-// value is present but not such an array.
-func stringList(v any) ([]string, bool) {
+// idList reads an optional JSON array of non-empty strings, dropping
+// duplicates; ok is false when the value is present but not such an array.
+func idList(v any) ([]string, bool) {
 	if v == nil {
 		return nil, true
 	}
@@ -288,13 +348,28 @@ func stringList(v any) ([]string, bool) {
 	if !ok {
 		return nil, false
 	}
-	out := make([]string, 0, len(list))
+	var out []string
 	for _, x := range list {
 		s, ok := x.(string)
-		if !ok {
+		if !ok || strings.TrimSpace(s) == "" {
 			return nil, false
 		}
-		out = append(out, s)
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
 	}
 	return out, true
+}
+
+// rank orders levels by restrictiveness for combining markings: unknown
+// ranks above AMBER+STRICT (fail closed) but below RED, whose audience of
+// named people is the narrowest.
+func rank(t TLP) int {
+	switch t {
+	case TLPUnknown:
+		return int(TLPRed)
+	case TLPRed:
+		return int(TLPRed) + 1
+	}
+	return int(t)
 }
