@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
@@ -36,6 +37,11 @@ type Submission struct {
 	Anonymous bool
 	// StatusID, when set, names the TAXII status resource to update.
 	StatusID string
+	// DefaultTLP, when not TLPNone, is the level given to objects that
+	// carry no TLP marking. It is recorded in the stored label only: the
+	// object's JSON is left exactly as submitted (adding a marking without
+	// a new "modified" would break STIX versioning).
+	DefaultTLP sharing.TLP
 }
 
 // Result summarises a submission.
@@ -57,8 +63,7 @@ func (p *Pipeline) Submit(ctx context.Context, sub Submission, raws []json.RawMe
 	if len(raws) == 0 {
 		return Result{}, nil
 	}
-	bundleMarkings := map[string]bool{}
-	preps := p.prepare(ctx, sub, raws, bundleMarkings)
+	preps := p.prepare(ctx, sub, raws, newMarkings(p.Store), runtime.GOMAXPROCS(0))
 	var res Result
 	var recs []store.Record
 	for _, pr := range preps {
@@ -92,14 +97,53 @@ func (p *Pipeline) Submit(ctx context.Context, sub Submission, raws []json.RawMe
 	return res, nil
 }
 
-// prepare parses, validates and classifies in parallel, keeping order.
-func (p *Pipeline) prepare(ctx context.Context, sub Submission, raws []json.RawMessage, _ map[string]bool) []prepared {
+// markings resolves non-TLP marking-definition references: ids seen in the
+// submission (this batch or, during a bulk import, an earlier batch) and ids
+// already stored. It is safe for concurrent use.
+type markings struct {
+	st store.Objects
+
+	mu sync.Mutex // guards the following
+	// known maps an id to whether it resolves to a known definition.
+	known map[string]bool
+}
+
+func newMarkings(st store.Objects) *markings {
+	return &markings{st: st, known: map[string]bool{}}
+}
+
+// add records a marking-definition seen in the submission.
+func (m *markings) add(id string) {
+	m.mu.Lock()
+	m.known[id] = true
+	m.mu.Unlock()
+}
+
+// resolve implements sharing.MarkingResolver.
+func (m *markings) resolve(ctx context.Context, id string) sharing.MarkingKind {
+	m.mu.Lock()
+	k, seen := m.known[id]
+	m.mu.Unlock()
+	if !seen {
+		ok, err := m.st.MarkingKnown(ctx, id)
+		k = err == nil && ok
+		m.mu.Lock()
+		m.known[id] = k
+		m.mu.Unlock()
+	}
+	if k {
+		return sharing.MarkingStatement
+	}
+	return sharing.MarkingUnknown
+}
+
+// prepare parses, validates and classifies on up to workers goroutines,
+// keeping input order. Marking-definitions are registered in mk before any
+// object of the batch is classified, so references within a batch resolve.
+func (p *Pipeline) prepare(ctx context.Context, sub Submission, raws []json.RawMessage, mk *markings, workers int) []prepared {
 	out := make([]prepared, len(raws))
 	objs := make([]*stix.Object, len(raws))
-	// Marking-definitions in the same batch resolve references.
-	inBatch := map[string]bool{}
-	var mu sync.Mutex
-	parallel(len(raws), func(i int) {
+	parallel(len(raws), workers, func(i int) {
 		o, err := stix.Parse(raws[i])
 		if err != nil {
 			id := ""
@@ -119,41 +163,28 @@ func (p *Pipeline) prepare(ctx context.Context, sub Submission, raws []json.RawM
 		}
 		objs[i] = o
 		if o.Type == "marking-definition" {
-			mu.Lock()
-			inBatch[o.ID] = true
-			mu.Unlock()
+			mk.add(o.ID)
 		}
 	})
-	known := map[string]bool{}
-	resolve := func(id string) sharing.MarkingKind {
-		if inBatch[id] {
-			return sharing.MarkingStatement
-		}
-		k, seen := known[id]
-		if !seen {
-			ok, err := p.Store.MarkingKnown(ctx, id)
-			k = err == nil && ok
-			known[id] = k
-		}
-		if k {
-			return sharing.MarkingStatement
-		}
-		return sharing.MarkingUnknown
-	}
+	resolve := func(id string) sharing.MarkingKind { return mk.resolve(ctx, id) }
 	anon := sub.Anonymous
-	for i, o := range objs {
+	parallel(len(objs), workers, func(i int) {
+		o := objs[i]
 		if o == nil {
-			continue
+			return
 		}
 		if anon && o.CreatedByRef != "" && o.CreatedByRef == sub.Principal.OrgID {
 			if err := p.hideProducer(o); err != nil {
 				out[i].failure = &store.StatusDetail{ID: o.ID, Version: o.Version(), Message: err.Error()}
-				continue
+				return
 			}
 		}
 		label := p.Policy.Classify(o, sub.Principal, resolve, anon)
+		if label.TLP == sharing.TLPNone && sub.DefaultTLP != sharing.TLPNone {
+			label.TLP = sub.DefaultTLP
+		}
 		out[i].rec = store.Record{Object: o, Label: label}
-	}
+	})
 	return out
 }
 
@@ -167,34 +198,37 @@ func (p *Pipeline) hideProducer(o *stix.Object) error {
 	}
 	raw, err := json.Marshal(o.Props)
 	if err != nil {
-		return fmt.Errorf("%w: re-encoding anonymous object: %v", errkind.Invalid, err)
+		return fmt.Errorf("%w: %s: re-encoding anonymous object: %v", errkind.Invalid, o.ID, err)
 	}
 	o.Raw = raw
 	o.CreatedByRef = p.HubOrgID
 	return nil
 }
 
-// parallel runs fn(0..n-1) on all CPUs.
-func parallel(n int, fn func(i int)) {
-	workers := runtime.GOMAXPROCS(0)
-	if n < 64 || workers == 1 {
+// parallel runs fn(0..n-1) on up to workers goroutines. Work is handed out
+// in small grains so that objects of very different sizes balance out.
+func parallel(n, workers int, fn func(i int)) {
+	if n < 64 || workers <= 1 {
 		for i := 0; i < n; i++ {
 			fn(i)
 		}
 		return
 	}
+	const grain = 16
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
 	for w := 0; w < workers; w++ {
-		lo, hi := w*chunk, min((w+1)*chunk, n)
-		if lo >= hi {
-			break
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := lo; i < hi; i++ {
-				fn(i)
+			for {
+				lo := int(next.Add(grain)) - grain
+				if lo >= n {
+					return
+				}
+				for i := lo; i < min(lo+grain, n); i++ {
+					fn(i)
+				}
 			}
 		}()
 	}
