@@ -1,17 +1,34 @@
 // Package server assembles Kizuna's HTTP service: routes, authentication,
-// limits, and the mapping from error kinds to HTTP/TAXII responses.
+// limits, TLS, observability endpoints, and the mapping from error kinds to
+// HTTP/TAXII responses (errors.go, the only place errors become status
+// codes).
 //
-// PLACEHOLDER: the real server replaces this file; the exported API below is
-// the contract other packages (the demo, the CLI) build on.
+// Routes:
+//
+//	/taxii2/...            TAXII 2.1 (package taxii), authenticated
+//	/api/v1/whoami         the caller's identity and rights, authenticated
+//	/api/v1/share/preview  who would receive submitted objects, authenticated
+//	/public/clear          TLP:CLEAR objects as a STIX bundle, public
+//	/healthz /readyz       liveness and readiness, public
+//	/metrics               Prometheus text format, public
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
 
+	"github.com/kizuna-cti/kizuna/internal/errkind"
+	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
+	"github.com/kizuna-cti/kizuna/internal/taxii"
 )
 
 // Config configures a Server.
@@ -30,19 +47,234 @@ type Config struct {
 	Log     *slog.Logger
 	// MaxContentLength bounds request bodies (bytes; 0: default).
 	MaxContentLength int64
+
+	// Auth authenticates requests (default: TokenAuth on Store).
+	Auth Authenticator
+	// HubOrgID is the hub's identity id, shown as the source of anonymous
+	// publications.
+	HubOrgID string
+	// Limits caps TAXII URL parameters and page sizes.
+	Limits taxii.Limits
+	// SubmitWait bounds how long a TAXII POST waits for ingestion (0: 5 s).
+	SubmitWait time.Duration
+	// Workers and Queue size the ingestion worker pool (0: defaults).
+	Workers, Queue int
+	// ReadTimeout, WriteTimeout and IdleTimeout are the HTTP server's
+	// timeouts (0: 1 min, 2 min, 2 min).
+	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
 }
 
 // Server is a running Kizuna HTTP server.
-type Server struct{ cfg Config }
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	auth    Authenticator
+	taxii   *taxii.Handler
+	metrics *metrics
+	handler http.Handler
+	tlsConf *tls.Config
 
-// New checks the configuration and prepares a server.
-func New(cfg Config) (*Server, error) { return &Server{cfg: cfg}, nil }
+	srv   *http.Server
+	url   string
+	ready atomic.Bool
+	done  chan error
+}
+
+// New checks the configuration and prepares a server: it refuses plain HTTP
+// on a non-loopback address and loads (or creates) the TLS certificate.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Policy == nil {
+		return nil, fmt.Errorf("%w: server: Store and Policy are required", errkind.Invalid)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxContentLength <= 0 {
+		cfg.MaxContentLength = taxii.DefaultMaxContentLength
+	}
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("%w: listen address %q: want HOST:PORT", errkind.Invalid, cfg.Listen)
+	}
+	s := &Server{cfg: cfg, log: cfg.Log, auth: cfg.Auth, metrics: newMetrics(), done: make(chan error, 1)}
+	if s.auth == nil {
+		s.auth = TokenAuth{Dir: cfg.Store}
+	}
+	if cfg.InsecureHTTP {
+		if !IsLoopback(host) {
+			return nil, fmt.Errorf("%w: refusing plain HTTP on %q: --insecure-http is only allowed on loopback (127.0.0.1, ::1, localhost); serve TLS instead", errkind.Invalid, cfg.Listen)
+		}
+	} else {
+		var cert tls.Certificate
+		switch {
+		case cfg.TLSCert != "" && cfg.TLSKey != "":
+			cert, err = tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+			if err != nil {
+				return nil, fmt.Errorf("%w: loading TLS certificate %s and key %s: %v", errkind.Invalid, cfg.TLSCert, cfg.TLSKey, err)
+			}
+		case cfg.TLSCert != "" || cfg.TLSKey != "":
+			return nil, fmt.Errorf("%w: give both a TLS certificate and a key, or neither", errkind.Invalid)
+		case cfg.DataDir == "":
+			return nil, fmt.Errorf("%w: no TLS certificate and no data directory to keep a generated one", errkind.Invalid)
+		default:
+			cert, err = selfSigned(cfg.DataDir, []string{host}, cfg.Now())
+			if err != nil {
+				return nil, fmt.Errorf("self-signed certificate: %w", err)
+			}
+		}
+		s.tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	s.taxii, err = taxii.New(taxii.Config{
+		Store:  cfg.Store,
+		Policy: cfg.Policy,
+		Pipeline: &ingest.Pipeline{
+			Store: cfg.Store, Policy: cfg.Policy, Log: cfg.Log, HubOrgID: cfg.HubOrgID,
+		},
+		Log:              cfg.Log,
+		MaxContentLength: cfg.MaxContentLength,
+		Limits:           cfg.Limits,
+		SubmitWait:       cfg.SubmitWait,
+		Workers:          cfg.Workers,
+		Queue:            cfg.Queue,
+		Now:              cfg.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.handler = s.routes()
+	return s, nil
+}
+
+// routes assembles the handler tree.
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.taxii.Routes() {
+		mux.Handle(rt.Pattern, s.authed(asAPI(rt.Handle)))
+	}
+	mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
+	mux.Handle("POST /api/v1/share/preview", s.authed(s.sharePreview))
+	mux.Handle("GET /public/clear", s.public(s.publicClear))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fmt.Errorf("%w: no resource at %s %s", errkind.NotFound, r.Method, truncate(r.URL.Path, 200)))
+	})
+	return s.observe(securityHeaders(mux))
+}
+
+// securityHeaders sets headers every response carries.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// readyz reports ready when the server is serving and the store answers.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if !s.ready.Load() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("not serving\n"))
+		return
+	}
+	if _, err := s.cfg.Store.APIRoots(ctx); err != nil {
+		s.log.WarnContext(ctx, "readiness: store unavailable", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte("store unavailable\n"))
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// Handler returns the server's HTTP handler (for tests and embedding).
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start begins listening and serving in the background.
-func (s *Server) Start(ctx context.Context) error { return errors.New("not implemented") }
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)
+	}
+	scheme := "http"
+	if s.tlsConf != nil {
+		ln = tls.NewListener(ln, s.tlsConf)
+		scheme = "https"
+	}
+	s.url = scheme + "://" + ln.Addr().String()
+	def := func(d, v time.Duration) time.Duration {
+		if d > 0 {
+			return d
+		}
+		return v
+	}
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       def(s.cfg.ReadTimeout, time.Minute),
+		WriteTimeout:      def(s.cfg.WriteTimeout, 2*time.Minute),
+		IdleTimeout:       def(s.cfg.IdleTimeout, 2*time.Minute),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.ready.Store(true)
+	go func() {
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		s.done <- err
+	}()
+	s.log.InfoContext(ctx, "serving", "url", s.url, "tls", s.tlsConf != nil)
+	return nil
+}
 
 // URL returns the base URL, e.g. https://127.0.0.1:8443.
-func (s *Server) URL() string { return "" }
+func (s *Server) URL() string { return s.url }
 
-// Shutdown stops the server gracefully.
-func (s *Server) Shutdown(ctx context.Context) error { return nil }
+// Shutdown stops the server gracefully: it stops accepting connections,
+// waits for requests in progress and for queued submissions, or until ctx
+// ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	var errs []error
+	if s.srv != nil {
+		if err := s.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stopping HTTP server: %w", err))
+		}
+		if err := <-s.done; err != nil {
+			errs = append(errs, fmt.Errorf("serving: %w", err))
+		}
+		s.srv = nil
+	}
+	if err := s.taxii.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
+
+func isKind(err, kind error) bool { return errors.Is(err, kind) }
