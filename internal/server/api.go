@@ -60,10 +60,6 @@ func (s *Server) whoami(w http.ResponseWriter, _ *http.Request, p sharing.Princi
 type orgRecipient struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
-	// Users is how many of the organisation's users receive the object,
-	// out of UsersTotal.
-	Users      int `json:"users"`
-	UsersTotal int `json:"users_total"`
 }
 
 type userRecipient struct {
@@ -72,15 +68,23 @@ type userRecipient struct {
 	OrgID string `json:"org_id"`
 }
 
+// previewEntry is the audience of one previewed object.
 type previewEntry struct {
 	ID    string `json:"id,omitempty"`
 	Type  string `json:"type,omitempty"`
 	Error string `json:"error,omitempty"`
-	TLP   string `json:"tlp,omitempty"`
-	// Public is true when unauthenticated users (the public feed) see it.
-	Public        bool            `json:"public"`
-	Organizations []orgRecipient  `json:"organizations"`
-	Users         []userRecipient `json:"users"`
+	// TLP is the level the object behaves as (the default for unmarked).
+	TLP string `json:"tlp,omitempty"`
+	// Public is true when unauthenticated callers (the public feed) see it.
+	Public      bool `json:"public"`
+	HubAnalysts bool `json:"hub_analysts"`
+	// Organizations receive it for every member.
+	Organizations []orgRecipient `json:"organizations"`
+	// Users receive it individually, beyond Organizations.
+	Users []userRecipient `json:"users"`
+	// Unresolved are named recipients that match nobody.
+	Unresolved []string `json:"unresolved,omitempty"`
+	Anonymous  bool     `json:"anonymous"`
 }
 
 // sharePreview serves POST /api/v1/share/preview: for each object of a
@@ -133,7 +137,7 @@ func (s *Server) sharePreview(w http.ResponseWriter, r *http.Request, p sharing.
 		}
 		return sharing.MarkingUnknown
 	}
-	dir, err := s.directory(r)
+	orgs, users, err := s.directory(r)
 	if err != nil {
 		return err
 	}
@@ -152,53 +156,44 @@ func (s *Server) sharePreview(w http.ResponseWriter, r *http.Request, p sharing.
 			continue
 		}
 		label := s.cfg.Policy.Classify(o, p, resolve, anonymous)
-		out.Objects = append(out.Objects, s.recipients(o, label, dir))
+		out.Objects = append(out.Objects, s.recipients(o, label, orgs, users))
 	}
 	return writeAPIJSON(w, http.StatusOK, out)
 }
 
-// directoryView is the organisations and users a preview considers.
-type directoryView struct {
-	orgs  []store.Org
-	users map[string][]store.User
-}
-
-func (s *Server) directory(r *http.Request) (directoryView, error) {
+// directory lists the organisations and users a preview considers.
+func (s *Server) directory(r *http.Request) ([]sharing.OrgInfo, []sharing.UserInfo, error) {
 	orgs, err := s.cfg.Store.Orgs(r.Context())
 	if err != nil {
-		return directoryView{}, fmt.Errorf("listing organisations: %w", err)
+		return nil, nil, fmt.Errorf("listing organisations: %w", err)
 	}
-	d := directoryView{orgs: orgs, users: map[string][]store.User{}}
+	var oi []sharing.OrgInfo
+	var ui []sharing.UserInfo
 	for _, o := range orgs {
+		oi = append(oi, sharing.OrgInfo{ID: o.ID, Name: o.Name})
 		us, err := s.cfg.Store.Users(r.Context(), o.ID)
 		if err != nil {
-			return directoryView{}, fmt.Errorf("listing users of %s: %w", o.ID, err)
+			return nil, nil, fmt.Errorf("listing users of %s: %w", o.ID, err)
 		}
-		d.users[o.ID] = us
+		for _, u := range us {
+			ui = append(ui, sharing.UserInfo{ID: u.ID, Name: u.Name, OrgID: o.ID, Role: u.Role})
+		}
 	}
-	return d, nil
+	return oi, ui, nil
 }
 
-// recipients evaluates the policy's Access predicate of every user (and of
-// the public) against the label.
-func (s *Server) recipients(o *stix.Object, l sharing.Label, d directoryView) previewEntry {
-	e := previewEntry{ID: o.ID, Type: o.Type, TLP: l.TLP.String(), Organizations: []orgRecipient{}, Users: []userRecipient{}}
-	if l.TLP == sharing.TLPNone {
-		e.TLP = "unmarked (treated as the default level)"
+// recipients renders the policy's Recipients for one object.
+func (s *Server) recipients(o *stix.Object, l sharing.Label, orgs []sharing.OrgInfo, users []sharing.UserInfo) previewEntry {
+	a := s.cfg.Policy.Recipients(l, orgs, users)
+	e := previewEntry{
+		ID: o.ID, Type: o.Type, TLP: a.TLP.String(), Public: a.Public, HubAnalysts: a.HubAnalysts,
+		Organizations: []orgRecipient{}, Users: []userRecipient{}, Unresolved: a.Unresolved, Anonymous: a.Anonymous,
 	}
-	e.Public = s.cfg.Policy.Access(sharing.Principal{Public: true}).Allows(l)
-	for _, org := range d.orgs {
-		rec := orgRecipient{ID: org.ID, Name: org.Name, UsersTotal: len(d.users[org.ID])}
-		for _, u := range d.users[org.ID] {
-			pr := sharing.Principal{OrgID: org.ID, OrgName: org.Name, UserID: u.ID, User: u.Name, Role: u.Role}
-			if s.cfg.Policy.Access(pr).Allows(l) {
-				rec.Users++
-				e.Users = append(e.Users, userRecipient{ID: u.ID, Name: u.Name, OrgID: org.ID})
-			}
-		}
-		if rec.Users > 0 {
-			e.Organizations = append(e.Organizations, rec)
-		}
+	for _, org := range a.Orgs {
+		e.Organizations = append(e.Organizations, orgRecipient{ID: org.ID, Name: org.Name})
+	}
+	for _, u := range a.Users {
+		e.Users = append(e.Users, userRecipient{ID: u.ID, Name: u.Name, OrgID: u.OrgID})
 	}
 	return e
 }

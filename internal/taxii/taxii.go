@@ -117,7 +117,7 @@ func New(cfg Config) (*Handler, error) {
 	cfg.Limits = cfg.Limits.withDefaults()
 	h := &Handler{cfg: cfg, rights: cfg.Rights, log: cfg.Log, jobs: make(chan job, cfg.Queue)}
 	if h.rights == nil {
-		h.rights = rightsFor(cfg.Policy)
+		h.rights = PolicyRights{Policy: cfg.Policy}
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for range cfg.Workers {
