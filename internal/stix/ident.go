@@ -78,8 +78,8 @@ func ValidTypeName(s string) bool {
 }
 
 // ValidPropertyName reports whether s follows the STIX 2.1 property-name
-// rules: 3 to 250 ASCII letters, digits and underscores ("id" is the one
-// shorter standard name).
+// rules: 3 to 250 ASCII letters, digits and underscores, starting with a
+// letter ("id" is the one shorter standard name).
 func ValidPropertyName(s string) bool {
 	if s == "id" {
 		return true
@@ -87,7 +87,10 @@ func ValidPropertyName(s string) bool {
 	if len(s) < 3 || len(s) > 250 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	if c := s[0]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
 		c := s[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
 			return false

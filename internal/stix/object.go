@@ -12,6 +12,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+
+	"github.com/kizuna-cti/kizuna/internal/errkind"
 )
 
 // Object is one STIX 2.1 object: the common properties Kizuna needs for
@@ -106,3 +108,6 @@ func (e *Error) Error() string {
 	}
 	return id + ": " + e.Property + ": " + e.Message
 }
+
+// Unwrap makes every validation problem match errkind.Invalid.
+func (e *Error) Unwrap() error { return errkind.Invalid }

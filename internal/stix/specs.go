@@ -158,6 +158,12 @@ var (
 			c.atLeastOne(m, at, "description", "url", "external_id")
 			src, _ := m["source_name"].(string)
 			eid, _ := m["external_id"].(string)
+			if src != "cve" && validCVE(eid) {
+				c.errf(at.key("source_name"), "must be \"cve\" for external_id %q", eid)
+			}
+			if src != "capec" && strings.HasPrefix(eid, "CAPEC-") && allDigits(eid[len("CAPEC-"):]) {
+				c.errf(at.key("source_name"), "must be \"capec\" for external_id %q", eid)
+			}
 			switch src {
 			case "cve":
 				if !validCVE(eid) {
@@ -504,6 +510,11 @@ func checkContents(c *checker, m map[string]any, at *path) {
 		if len(tm) == 0 {
 			c.errf(cat.key(lang), "must not be empty")
 		}
+		for k := range tm {
+			if !ValidPropertyName(k) {
+				c.errf(cat.key(lang).key(k), "must name a property of the object")
+			}
+		}
 	}
 }
 
@@ -515,6 +526,8 @@ func buildSCOs(t map[string]*spec) {
 			switch {
 			case bin && u:
 				c.errf(at.key("url"), "must not be present together with payload_bin")
+			case !bin && !u:
+				c.errf(at, "one of payload_bin or url must be present")
 			case u:
 				if _, ok := m["hashes"]; !ok {
 					c.errf(at.key("hashes"), "required when url is present")
@@ -535,7 +548,12 @@ func buildSCOs(t map[string]*spec) {
 		"contains_refs", pRefs(to("file", "directory")))
 	t["domain-name"] = sco([]string{"value"}, nil, nil,
 		"value", pStr(), "resolves_to_refs", pRefs(to("ipv4-addr", "ipv6-addr", "domain-name")))
-	t["email-addr"] = sco([]string{"value"}, nil, nil,
+	t["email-addr"] = sco([]string{"value"}, nil,
+		func(c *checker, m map[string]any, at *path) {
+			if v, ok := m["value"].(string); ok && !validEmail(v) {
+				c.errf(at.key("value"), "%q is not an email address (addr-spec)", v)
+			}
+		},
 		"value", pStr(), "display_name", pStr(), "belongs_to_ref", pRef(to("user-account")))
 	mimePart := &spec{props: props(nil, "body", pStr(), "body_raw_ref", pRef(to("artifact", "file")),
 		"content_type", pStr(), "content_disposition", pStr()),
@@ -672,7 +690,12 @@ func buildSCOs(t map[string]*spec) {
 		"environment_variables", pDict(), "opened_connection_refs", pRefs(to("network-traffic")),
 		"creator_user_ref", pRef(to("user-account")), "image_ref", pRef(to("file")),
 		"parent_ref", pRef(to("process")), "child_refs", pRefs(to("process")))
-	t["software"] = sco([]string{"name"}, nil, nil,
+	t["software"] = sco([]string{"name"}, nil,
+		func(c *checker, m map[string]any, at *path) {
+			if v, ok := m["cpe"].(string); ok && !validCPE(v) {
+				c.errf(at.key("cpe"), "%q is not a CPE 2.3 formatted string", v)
+			}
+		},
 		"name", pStr(), "cpe", pStr(), "swid", pStr(), "languages", pStrs(), "vendor", pStr(), "version", pStr())
 	t["url"] = sco([]string{"value"}, nil, nil, "value", pURL())
 	t["user-account"] = sco(nil, map[string]*spec{
@@ -748,4 +771,68 @@ func abbreviatedHive(k string) bool {
 		return true
 	}
 	return false
+}
+
+// validEmail checks an addr-spec: a local part and a domain without
+// display names, angle brackets or white space.
+func validEmail(s string) bool {
+	at := strings.LastIndexByte(s, '@')
+	if at <= 0 || at == len(s)-1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c <= ' ', c == '<', c == '>', c == '(', c == ')', c == ',', c == ';', c == 0x7f:
+			return false
+		}
+	}
+	return true
+}
+
+// validCPE checks the CPE 2.3 formatted-string binding: "cpe:2.3:" and
+// eleven further colon-separated components (backslash escapes allowed),
+// the part being a, h, o, * or -.
+func validCPE(s string) bool {
+	rest, ok := strings.CutPrefix(s, "cpe:2.3:")
+	if !ok || rest == "" {
+		return false
+	}
+	switch rest[0] {
+	case 'a', 'h', 'o', '*', '-':
+	default:
+		return false
+	}
+	n := 1
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case '\\':
+			i++
+		case ':':
+			n++
+		}
+	}
+	return n == 11
+}
+
+// idContrib lists the ID-contributing properties of the predefined SCOs
+// (STIX 2.1 section 6); process has none.
+var idContrib = map[string][]string{
+	"artifact":             {"hashes", "payload_bin"},
+	"autonomous-system":    {"number"},
+	"directory":            {"path"},
+	"domain-name":          {"value"},
+	"email-addr":           {"value"},
+	"email-message":        {"from_ref", "subject", "body"},
+	"file":                 {"hashes", "name", "extensions", "parent_directory_ref"},
+	"ipv4-addr":            {"value"},
+	"ipv6-addr":            {"value"},
+	"mac-addr":             {"value"},
+	"mutex":                {"name"},
+	"network-traffic":      {"start", "end", "src_ref", "dst_ref", "src_port", "dst_port", "protocols", "extensions"},
+	"process":              {},
+	"software":             {"name", "cpe", "swid", "vendor", "version"},
+	"url":                  {"value"},
+	"user-account":         {"account_type", "user_id", "account_login"},
+	"windows-registry-key": {"key", "values"},
+	"x509-certificate":     {"hashes", "serial_number"},
 }

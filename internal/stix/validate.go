@@ -198,6 +198,18 @@ func (c *checker) object(m map[string]any) {
 	}
 	c.props(s, m, nil)
 	c.checkSelectors(m)
+	c.checkMarkingRefs(m)
+	for _, r := range reservedProps {
+		if _, ok := m[r]; ok {
+			c.errf(&path{name: r}, "reserved property name; it must not be used")
+		}
+	}
+	if typ == "action" {
+		c.errf(&path{name: "type"}, "\"action\" is a reserved type name")
+	}
+	if s.cat == catSCO {
+		c.checkSCOID(typ, m)
+	}
 	if s.cat == catSDO || s.cat == catSRO || typ == "language-content" || typ == "extension-definition" {
 		if cr, ok := m["created"].(string); ok {
 			if md, ok := m["modified"].(string); ok && validTS(cr) && validTS(md) && CompareTimestamps(cr, md) > 0 {
@@ -243,8 +255,6 @@ func (c *checker) bundle(m map[string]any) {
 				sortErrors(inner.errs)
 				c.errs = append(c.errs, inner.errs...)
 			}
-		case "spec_version":
-			c.errf(at, "a STIX 2.1 bundle has no spec_version (STIX 2.0 bundle?)")
 		default:
 			c.custom(k, v, at)
 		}
@@ -281,6 +291,9 @@ func (c *checker) custom(name string, v any, at *path) {
 		return
 	}
 	switch {
+	case name == "created" || name == "modified":
+		// The common timestamp names keep their meaning on any object.
+		c.value(&prop{kind: kTimestamp}, v, at)
 	case strings.HasSuffix(name, "_refs"):
 		c.value(anyRefs, v, at)
 	case strings.HasSuffix(name, "_ref"):
@@ -811,5 +824,58 @@ func checkIPAddr(v6 bool) func(c *checker, m map[string]any, at *path) {
 		case !v6 && !a.Is4():
 			c.errf(at.key("value"), "%q is not an IPv4 address", s)
 		}
+	}
+}
+
+// reservedProps are property names STIX 2.1 reserves (section 3.1 and the
+// OASIS schemas); objects must not use them.
+var reservedProps = []string{"severity", "action", "username", "phone_numbers"}
+
+// checkMarkingRefs enforces that an object carries at most one of the
+// predefined TLP markings and that a marking-definition does not mark
+// itself.
+func (c *checker) checkMarkingRefs(m map[string]any) {
+	refs, _ := m["object_marking_refs"].([]any)
+	self, _ := m["id"].(string)
+	isMarking := m["type"] == "marking-definition"
+	tlp := 0
+	for i, r := range refs {
+		id, _ := r.(string)
+		if _, ok := tlpMarkings[id]; ok {
+			tlp++
+			if tlp == 2 {
+				c.errf((&path{name: "object_marking_refs"}).at(i), "more than one TLP marking")
+			}
+		}
+		if isMarking && id == self {
+			c.errf((&path{name: "object_marking_refs"}).at(i), "a marking-definition must not mark itself")
+		}
+	}
+	if !isMarking {
+		return
+	}
+	gms, _ := m["granular_markings"].([]any)
+	for i, g := range gms {
+		if gm, ok := g.(map[string]any); ok && gm["marking_ref"] == self {
+			c.errf((&path{name: "granular_markings"}).at(i).key("marking_ref"), "a marking-definition must not mark itself")
+		}
+	}
+}
+
+// checkSCOID enforces that an SCO without ID-contributing properties (and
+// every process) uses a random (version 4) UUID.
+func (c *checker) checkSCOID(typ string, m map[string]any) {
+	contrib, known := idContrib[typ]
+	if !known {
+		return
+	}
+	for _, p := range contrib {
+		if _, ok := m[p]; ok {
+			return
+		}
+	}
+	id, _ := m["id"].(string)
+	if _, uuid, ok := SplitID(id); ok && uuid[14] != '4' {
+		c.errf(&path{name: "id"}, "%s has no ID-contributing properties, so its id must use a version 4 UUID", typ)
 	}
 }
