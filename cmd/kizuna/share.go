@@ -262,7 +262,7 @@ func printPreview(w io.Writer, publisher string, entries []previewEntry) {
 			id = fmt.Sprintf("object %d", e.Index)
 		}
 		if e.Invalid != "" {
-			fmt.Fprintf(w, "%s: invalid, ingest would refuse it: %s\n", id, e.Invalid)
+			fmt.Fprintf(w, "%s: invalid, ingest would refuse it: %s\n", id, strings.ReplaceAll(e.Invalid, id+": ", ""))
 			continue
 		}
 		fmt.Fprintf(w, "%s (%s) %s\n", id, e.Type, e.TLP)
