@@ -303,3 +303,9 @@ func TestConcurrentAuthenticate(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// The server's Authenticator interface, restated: this package must keep
+// satisfying it.
+var _ interface {
+	Authenticate(context.Context, *http.Request) (sharing.Principal, error)
+} = (*Authenticator)(nil)

@@ -58,7 +58,10 @@ type Label struct {
 	// Users are the users (user ids) the producer named (meaningful for RED).
 	Users []string
 	// Anonymous is set when the producer published anonymously: others see
-	// the hub as the source.
+	// the hub as the source (ingest rewrites the object's created_by_ref to
+	// the hub's identity, or removes it). ProducerOrg and ProducerUser still
+	// record the real producer, so its rights are unchanged; never show them
+	// to anyone else.
 	Anonymous bool
 }
 
