@@ -1,0 +1,477 @@
+package stix
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/kizuna-cti/kizuna/internal/errkind"
+)
+
+// Canonical returns the RFC 8785 JSON Canonicalization Scheme form of the
+// JSON text v: no insignificant white space, object members sorted by the
+// UTF-16 code units of their names, strings in their shortest escaped form
+// and numbers serialised as ECMAScript's Number.prototype.toString does.
+// The input must be I-JSON (RFC 7493): valid UTF-8, no duplicate member
+// names, no lone surrogates, and numbers within IEEE 754 double range;
+// otherwise the error (wrapping errkind.Invalid) gives the byte offset.
+func Canonical(v []byte) ([]byte, error) {
+	p := jcsParser{src: v}
+	p.skipWS()
+	var out bytes.Buffer
+	out.Grow(len(v))
+	if err := p.value(&out, 0); err != nil {
+		return nil, err
+	}
+	p.skipWS()
+	if p.pos != len(p.src) {
+		return nil, p.errf("unexpected data after the JSON value")
+	}
+	return out.Bytes(), nil
+}
+
+// Hash returns the SHA-256 digest of the object's canonical JSON form
+// (RFC 8785), so that equal objects hash equally whatever their formatting
+// or member order. Should Raw not be canonicalizable (for instance
+// duplicate member names, which Parse tolerates), the digest of Raw itself
+// is returned.
+func Hash(o *Object) [32]byte {
+	c, err := Canonical(o.Raw)
+	if err != nil {
+		return sha256.Sum256(o.Raw)
+	}
+	return sha256.Sum256(c)
+}
+
+// maxDepth bounds nesting so that hostile input cannot exhaust the stack.
+const maxDepth = 1000
+
+type jcsParser struct {
+	src []byte
+	pos int
+}
+
+func (p *jcsParser) errf(format string, args ...any) error {
+	return fmt.Errorf("%w: canonical JSON: offset %d: %s", errkind.Invalid, p.pos, fmt.Sprintf(format, args...))
+}
+
+func (p *jcsParser) skipWS() {
+	for p.pos < len(p.src) {
+		switch p.src[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jcsParser) literal(out *bytes.Buffer, lit string) error {
+	if !bytes.HasPrefix(p.src[p.pos:], []byte(lit)) {
+		return p.errf("invalid literal")
+	}
+	p.pos += len(lit)
+	out.WriteString(lit)
+	return nil
+}
+
+func (p *jcsParser) value(out *bytes.Buffer, depth int) error {
+	if depth > maxDepth {
+		return p.errf("nesting deeper than %d", maxDepth)
+	}
+	if p.pos >= len(p.src) {
+		return p.errf("unexpected end of input")
+	}
+	switch c := p.src[p.pos]; {
+	case c == '{':
+		return p.object(out, depth)
+	case c == '[':
+		p.pos++
+		out.WriteByte('[')
+		p.skipWS()
+		if p.pos < len(p.src) && p.src[p.pos] == ']' {
+			p.pos++
+			out.WriteByte(']')
+			return nil
+		}
+		for {
+			p.skipWS()
+			if err := p.value(out, depth+1); err != nil {
+				return err
+			}
+			p.skipWS()
+			if p.pos >= len(p.src) {
+				return p.errf("unterminated array")
+			}
+			switch p.src[p.pos] {
+			case ',':
+				p.pos++
+				out.WriteByte(',')
+			case ']':
+				p.pos++
+				out.WriteByte(']')
+				return nil
+			default:
+				return p.errf("expected ',' or ']' in array")
+			}
+		}
+	case c == '"':
+		s, err := p.str()
+		if err != nil {
+			return err
+		}
+		writeJCSString(out, s)
+		return nil
+	case c == 't':
+		return p.literal(out, "true")
+	case c == 'f':
+		return p.literal(out, "false")
+	case c == 'n':
+		return p.literal(out, "null")
+	case c == '-' || '0' <= c && c <= '9':
+		return p.number(out)
+	default:
+		return p.errf("unexpected character %q", c)
+	}
+}
+
+type jcsMember struct {
+	key   string
+	utf16 []uint16
+	val   []byte
+}
+
+func (p *jcsParser) object(out *bytes.Buffer, depth int) error {
+	p.pos++ // {
+	var members []jcsMember
+	p.skipWS()
+	if p.pos < len(p.src) && p.src[p.pos] == '}' {
+		p.pos++
+		out.WriteString("{}")
+		return nil
+	}
+	for {
+		p.skipWS()
+		if p.pos >= len(p.src) || p.src[p.pos] != '"' {
+			return p.errf("expected a member name")
+		}
+		keyPos := p.pos
+		k, err := p.str()
+		if err != nil {
+			return err
+		}
+		p.skipWS()
+		if p.pos >= len(p.src) || p.src[p.pos] != ':' {
+			return p.errf("expected ':' after member name")
+		}
+		p.pos++
+		p.skipWS()
+		var vb bytes.Buffer
+		if err := p.value(&vb, depth+1); err != nil {
+			return err
+		}
+		for _, m := range members {
+			if m.key == k {
+				p.pos = keyPos
+				return p.errf("duplicate member name %q", k)
+			}
+		}
+		members = append(members, jcsMember{key: k, val: vb.Bytes()})
+		p.skipWS()
+		if p.pos >= len(p.src) {
+			return p.errf("unterminated object")
+		}
+		if p.src[p.pos] == '}' {
+			p.pos++
+			break
+		}
+		if p.src[p.pos] != ',' {
+			return p.errf("expected ',' or '}' in object")
+		}
+		p.pos++
+	}
+	ascii := true
+	for _, m := range members {
+		for i := 0; i < len(m.key); i++ {
+			if m.key[i] >= utf8.RuneSelf {
+				ascii = false
+			}
+		}
+	}
+	if ascii {
+		// For ASCII names, byte order is UTF-16 code-unit order.
+		slices.SortFunc(members, func(a, b jcsMember) int { return compareStrings(a.key, b.key) })
+	} else {
+		for i := range members {
+			members[i].utf16 = utf16.Encode([]rune(members[i].key))
+		}
+		slices.SortFunc(members, func(a, b jcsMember) int { return slices.Compare(a.utf16, b.utf16) })
+	}
+	out.WriteByte('{')
+	for i, m := range members {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		writeJCSString(out, m.key)
+		out.WriteByte(':')
+		out.Write(m.val)
+	}
+	out.WriteByte('}')
+	return nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// str parses a JSON string at p.pos and returns its value.
+func (p *jcsParser) str() (string, error) {
+	p.pos++ // opening quote
+	start := p.pos
+	// Fast path: no escapes.
+	for p.pos < len(p.src) {
+		c := p.src[p.pos]
+		if c == '"' {
+			s := p.src[start:p.pos]
+			if !utf8.Valid(s) {
+				return "", p.errf("invalid UTF-8 in string")
+			}
+			p.pos++
+			return string(s), nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return "", p.errf("control character in string")
+		}
+		p.pos++
+	}
+	buf := append([]byte(nil), p.src[start:p.pos]...)
+	for p.pos < len(p.src) {
+		c := p.src[p.pos]
+		switch {
+		case c == '"':
+			if !utf8.Valid(buf) {
+				return "", p.errf("invalid UTF-8 in string")
+			}
+			p.pos++
+			return string(buf), nil
+		case c < 0x20:
+			return "", p.errf("control character in string")
+		case c != '\\':
+			buf = append(buf, c)
+			p.pos++
+			continue
+		}
+		if p.pos+1 >= len(p.src) {
+			break
+		}
+		e := p.src[p.pos+1]
+		p.pos += 2
+		switch e {
+		case '"', '\\', '/':
+			buf = append(buf, e)
+		case 'b':
+			buf = append(buf, '\b')
+		case 'f':
+			buf = append(buf, '\f')
+		case 'n':
+			buf = append(buf, '\n')
+		case 'r':
+			buf = append(buf, '\r')
+		case 't':
+			buf = append(buf, '\t')
+		case 'u':
+			r, ok := p.hex4()
+			if !ok {
+				return "", p.errf("malformed \\u escape")
+			}
+			if utf16.IsSurrogate(r) {
+				if r >= 0xDC00 || p.pos+1 >= len(p.src) || p.src[p.pos] != '\\' || p.src[p.pos+1] != 'u' {
+					return "", p.errf("lone surrogate in string")
+				}
+				p.pos += 2
+				r2, ok := p.hex4()
+				if !ok || r2 < 0xDC00 || r2 > 0xDFFF {
+					return "", p.errf("lone surrogate in string")
+				}
+				r = utf16.DecodeRune(r, r2)
+			}
+			buf = utf8.AppendRune(buf, r)
+		default:
+			return "", p.errf("invalid escape \\%c", e)
+		}
+	}
+	return "", p.errf("unterminated string")
+}
+
+func (p *jcsParser) hex4() (rune, bool) {
+	if p.pos+4 > len(p.src) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.src[p.pos : p.pos+4] {
+		r <<= 4
+		switch {
+		case '0' <= c && c <= '9':
+			r |= rune(c - '0')
+		case 'a' <= c && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	p.pos += 4
+	return r, true
+}
+
+// number parses a JSON number and writes its ECMAScript serialisation.
+func (p *jcsParser) number(out *bytes.Buffer) error {
+	start := p.pos
+	if p.src[p.pos] == '-' {
+		p.pos++
+	}
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.src) && '0' <= p.src[p.pos] && p.src[p.pos] <= '9' {
+			p.pos++
+			n++
+		}
+		return n
+	}
+	if p.pos < len(p.src) && p.src[p.pos] == '0' {
+		p.pos++
+	} else if digits() == 0 {
+		return p.errf("malformed number")
+	}
+	if p.pos < len(p.src) && p.src[p.pos] == '.' {
+		p.pos++
+		if digits() == 0 {
+			return p.errf("malformed number")
+		}
+	}
+	if p.pos < len(p.src) && (p.src[p.pos] == 'e' || p.src[p.pos] == 'E') {
+		p.pos++
+		if p.pos < len(p.src) && (p.src[p.pos] == '+' || p.src[p.pos] == '-') {
+			p.pos++
+		}
+		if digits() == 0 {
+			return p.errf("malformed number")
+		}
+	}
+	f, err := strconv.ParseFloat(string(p.src[start:p.pos]), 64)
+	if err != nil || math.IsInf(f, 0) {
+		p.pos = start
+		return p.errf("number outside the IEEE 754 double range")
+	}
+	out.WriteString(FormatNumber(f))
+	return nil
+}
+
+// FormatNumber serialises a finite float64 as ECMAScript's
+// Number.prototype.toString does (the RFC 8785 number format): the
+// shortest round-tripping digits, plain notation for exponents in
+// [-7, 21), exponential notation ("1e+21", "1.5e-7") otherwise.
+func FormatNumber(f float64) string {
+	if f == 0 {
+		return "0" // also -0
+	}
+	var b []byte
+	if f < 0 {
+		b = append(b, '-')
+		f = -f
+	}
+	// Shortest round-trip digits and decimal exponent.
+	e := strconv.AppendFloat(nil, f, 'e', -1, 64)
+	mant, exp, _ := bytes.Cut(e, []byte("e"))
+	digits := make([]byte, 0, len(mant))
+	for _, c := range mant {
+		if c != '.' {
+			digits = append(digits, c)
+		}
+	}
+	x, _ := strconv.Atoi(string(exp))
+	k := len(digits)
+	n := x + 1 // value = 0.digits × 10^n
+	switch {
+	case k <= n && n <= 21:
+		b = append(b, digits...)
+		for i := 0; i < n-k; i++ {
+			b = append(b, '0')
+		}
+	case 0 < n && n <= 21:
+		b = append(b, digits[:n]...)
+		b = append(b, '.')
+		b = append(b, digits[n:]...)
+	case -6 < n && n <= 0:
+		b = append(b, '0', '.')
+		for i := 0; i < -n; i++ {
+			b = append(b, '0')
+		}
+		b = append(b, digits...)
+	default:
+		b = append(b, digits[0])
+		if k > 1 {
+			b = append(b, '.')
+			b = append(b, digits[1:]...)
+		}
+		b = append(b, 'e')
+		if n-1 >= 0 {
+			b = append(b, '+')
+		}
+		b = strconv.AppendInt(b, int64(n-1), 10)
+	}
+	return string(b)
+}
+
+// writeJCSString writes s as RFC 8785 requires: only '"', '\\' and the
+// control characters escaped, using \b \t \n \f \r or lowercase \u00xx.
+func writeJCSString(out *bytes.Buffer, s string) {
+	const hex = "0123456789abcdef"
+	out.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		out.WriteString(s[start:i])
+		switch c {
+		case '"':
+			out.WriteString(`\"`)
+		case '\\':
+			out.WriteString(`\\`)
+		case '\b':
+			out.WriteString(`\b`)
+		case '\t':
+			out.WriteString(`\t`)
+		case '\n':
+			out.WriteString(`\n`)
+		case '\f':
+			out.WriteString(`\f`)
+		case '\r':
+			out.WriteString(`\r`)
+		default:
+			out.WriteString(`\u00`)
+			out.WriteByte(hex[c>>4])
+			out.WriteByte(hex[c&0xf])
+		}
+		start = i + 1
+	}
+	out.WriteString(s[start:])
+	out.WriteByte('"')
+}
