@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-cti/kizuna/internal/pattern"
+	"github.com/kizuna-cti/kizuna/internal/stix"
 )
 
 // newPatternCmd groups the STIX patterning tools.
@@ -15,8 +20,86 @@ func newPatternCmd() *cobra.Command {
 		Use:   "pattern",
 		Short: "Check STIX 2.1 patterns and match them against observed-data",
 	}
-	cmd.AddCommand(newPatternCheckCmd())
+	cmd.AddCommand(newPatternCheckCmd(), newPatternMatchCmd())
 	return cmd
+}
+
+func newPatternMatchCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "match PATTERN OBSERVED.json",
+		Short: "Match a STIX 2.1 pattern against observed-data (exit 0 match, 1 no match, 2 error)",
+		Long: "Match a STIX 2.1 pattern against the observed-data in a file (\"-\" reads stdin):\n" +
+			"a bundle, a TAXII envelope, a JSON array of objects or bundles, or a single object.\n" +
+			"Each observed-data is one observation of the SCOs its object_refs name; a file\n" +
+			"without observed-data has each object matched as an observation of its own.\n" +
+			"Prints \"match\" (exit 0) or \"no match\" (exit 1); errors exit 2.",
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			p, err := pattern.Parse(args[0])
+			if err != nil {
+				return &exitError{code: 2, msg: describePatternError(args[0], err)}
+			}
+			objs, err := readObservedFile(cmd, args[1])
+			if err != nil {
+				return &exitError{code: 2, msg: err.Error()}
+			}
+			obs, err := pattern.ObservationsFromObjects(objs)
+			if err != nil {
+				return &exitError{code: 2, msg: fmt.Sprintf("%s: %v", args[1], err)}
+			}
+			ok, err := p.Match(obs)
+			if err != nil {
+				return &exitError{code: 2, msg: err.Error()}
+			}
+			if !ok {
+				fmt.Fprintln(cmd.OutOrStdout(), "no match")
+				return &exitError{code: 1}
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "match")
+			return nil
+		},
+	}
+}
+
+// readObservedFile reads the STIX objects of name ("-" is stdin), opening
+// any bundles found inside a JSON array.
+func readObservedFile(cmd *cobra.Command, name string) ([]map[string]any, error) {
+	var r io.Reader = cmd.InOrStdin()
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	var objs []map[string]any
+	var add func(m map[string]any)
+	add = func(m map[string]any) {
+		if list, ok := m["objects"].([]any); ok && m["type"] == "bundle" {
+			for _, o := range list {
+				if om, ok := o.(map[string]any); ok {
+					add(om)
+				}
+			}
+			return
+		}
+		objs = append(objs, m)
+	}
+	err := stix.ReadObjects(r, func(i int, raw json.RawMessage) error {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil || m == nil {
+			return fmt.Errorf("%s: object %d: not a JSON object", name, i)
+		}
+		add(m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return objs, nil
 }
 
 func newPatternCheckCmd() *cobra.Command {
