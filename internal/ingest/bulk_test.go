@@ -165,7 +165,8 @@ func TestImport(t *testing.T) {
 			wantCommitted: 2,
 			wantFailed:    2,
 			wantFailures: []string{
-				"mixed.json: object 1 (indicator--11111111-0000-4000-8000-000000000000): indicator--11111111-0000-4000-8000-000000000000: spec_version",
+				"mixed.json: object 1 (indicator--11111111-0000-4000-8000-000000000000): ",
+				"spec_version: required property missing",
 				"mixed.json: object 2 (x): x: type",
 			},
 		},
