@@ -321,6 +321,10 @@ func (s *search) genRepeats(child onode, n int64, acc summary, first bool, k con
 type compiledComparison struct {
 	re  *regexp.Regexp // MATCHES, LIKE
 	set []Literal
+	// pfx is the ISSUBSET CIDR block or the ISSUPERSET address or block;
+	// pfxErr is reported when a string value is tested against it.
+	pfx    netip.Prefix
+	pfxErr error
 	lit string // NFC-normalised literal for LIKE / MATCHES
 }
 
@@ -363,6 +367,10 @@ func compileComp(e ComparisonExpr, out map[*Comparison]*compiledComparison) erro
 				return matchError("MATCHES %s at column %d: not a regular expression Go can run: %v", n.Value.String(), n.Value.Pos+1, err)
 			}
 			cc.re, cc.lit = re, lit
+		case OpIsSubset:
+			cc.pfx, cc.pfxErr = parseCIDR(n.Value.Str)
+		case OpIsSuperset:
+			cc.pfx, cc.pfxErr = parseIPOrCIDR(n.Value.Str)
 		case OpIn:
 			if err := checkSet(&n.Value); err != nil {
 				return err
@@ -420,24 +428,15 @@ func evalComp(e ComparisonExpr, cc map[*Comparison]*compiledComparison, root map
 		if root["type"] != n.Path.ObjectType {
 			return false, nil
 		}
-		vals, err := selectValues(&n.Path, root, o)
-		if err != nil {
-			return false, err
-		}
 		if n.Op == OpExists {
-			return (len(vals) > 0) != n.Negated, nil
-		}
-		c := cc[n]
-		for _, v := range vals {
-			ok, err := test(n, c, v)
+			found, err := walk(&n.Path, n.Path.Steps, root, o, func(any) (bool, error) { return true, nil })
 			if err != nil {
 				return false, err
 			}
-			if ok {
-				return true, nil
-			}
+			return found != n.Negated, nil
 		}
-		return false, nil
+		c := cc[n]
+		return walk(&n.Path, n.Path.Steps, root, o, func(v any) (bool, error) { return test(n, c, v) })
 	}
 	return false, nil
 }
@@ -445,58 +444,59 @@ func evalComp(e ComparisonExpr, cc map[*Comparison]*compiledComparison, root map
 // binary is a value known to be bytes: a *_hex or *_bin property.
 type binary string
 
-// selectValues follows path from root, returning every value reached.
-// Keys ending in _ref / _refs are dereferenced; keys ending in _hex / _bin
-// are decoded to bytes.
-func selectValues(path *ObjectPath, root map[string]any, o *Observation) ([]any, error) {
-	cur := []any{root}
-	var next []any
-	for si := range path.Steps {
-		st := &path.Steps[si]
-		next = next[:0:0]
-		for _, v := range cur {
-			switch st.Kind {
-			case StepKey:
-				m, ok := v.(map[string]any)
-				if !ok {
-					continue
-				}
-				val, ok := m[st.Key]
-				if !ok {
-					continue
-				}
-				val, err := processKey(path, st.Key, val, o)
-				if err != nil {
-					return nil, err
-				}
-				if val == nil && (strings.HasSuffix(st.Key, "_ref") || strings.HasSuffix(st.Key, "_refs")) {
-					continue // reference did not resolve
-				}
-				next = append(next, val)
-			case StepIndex:
-				l, ok := v.([]any)
-				if !ok {
-					continue
-				}
-				i := st.Index
-				if i < 0 {
-					i += int64(len(l))
-				}
-				if i >= 0 && i < int64(len(l)) {
-					next = append(next, l[i])
-				}
-			case StepAny:
-				if l, ok := v.([]any); ok {
-					next = append(next, l...)
+// walk follows steps from v, calling fn with every value reached until fn
+// reports done. Keys ending in _ref / _refs are dereferenced; keys ending
+// in _hex / _bin are decoded to bytes. It allocates nothing on paths
+// without [*] or *_refs fan-out.
+func walk(path *ObjectPath, steps []PathStep, v any, o *Observation, fn func(any) (bool, error)) (bool, error) {
+	for si := range steps {
+		st := &steps[si]
+		switch st.Kind {
+		case StepKey:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return false, nil
+			}
+			val, ok := m[st.Key]
+			if !ok {
+				return false, nil
+			}
+			val, err := processKey(path, st.Key, val, o)
+			if err != nil {
+				return false, err
+			}
+			if val == nil && (strings.HasSuffix(st.Key, "_ref") || strings.HasSuffix(st.Key, "_refs")) {
+				return false, nil // reference did not resolve
+			}
+			v = val
+		case StepIndex:
+			l, ok := v.([]any)
+			if !ok {
+				return false, nil
+			}
+			i := st.Index
+			if i < 0 {
+				i += int64(len(l))
+			}
+			if i < 0 || i >= int64(len(l)) {
+				return false, nil
+			}
+			v = l[i]
+		case StepAny:
+			l, ok := v.([]any)
+			if !ok {
+				return false, nil
+			}
+			for _, e := range l {
+				done, err := walk(path, steps[si+1:], e, o, fn)
+				if done || err != nil {
+					return done, err
 				}
 			}
-		}
-		cur = next
-		if len(cur) == 0 {
-			return nil, nil
+			return false, nil
 		}
 	}
-	return cur, nil
+	return fn(v)
 }
 
 // processKey converts the value of property key as the reference does.
@@ -773,39 +773,38 @@ func member(v any, set []Literal) (bool, error) {
 	return false, nil
 }
 
-// ipOrPrefix parses an IP address (as a /32 or /128) or a CIDR block.
-func ipOrPrefix(s string) (netip.Prefix, error) {
+// parseIPOrCIDR parses an IP address (as a /32 or /128) or a CIDR block.
+func parseIPOrCIDR(s string) (netip.Prefix, error) {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return p, err
+			return p, matchError("invalid IP address or CIDR block %q", s)
 		}
 		return p, nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Prefix{}, err
+		return netip.Prefix{}, matchError("invalid IP address or CIDR block %q", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
-// within reports whether inner lies inside outer.
-func within(inner, outer string) (bool, error) {
-	in, err := ipOrPrefix(inner)
+// parseCIDR parses a CIDR block.
+func parseCIDR(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
 	if err != nil {
-		return false, matchError("invalid IP address or CIDR block %q", inner)
+		return p, matchError("invalid CIDR block %q", s)
 	}
-	if !strings.Contains(outer, "/") {
-		return false, matchError("invalid CIDR block %q", outer)
+	return p, nil
+}
+
+// within reports whether inner lies inside outer (false across IPv4 and
+// IPv6).
+func within(inner, outer netip.Prefix) bool {
+	if inner.Addr().Is4() != outer.Addr().Is4() {
+		return false
 	}
-	out, err := netip.ParsePrefix(outer)
-	if err != nil {
-		return false, matchError("invalid CIDR block %q", outer)
-	}
-	if in.Addr().Is4() != out.Addr().Is4() {
-		return false, nil
-	}
-	return out.Bits() <= in.Bits() && out.Masked().Contains(in.Addr()), nil
+	return outer.Bits() <= inner.Bits() && outer.Masked().Contains(inner.Addr())
 }
 
 // test applies one comparison to one selected value.
@@ -873,14 +872,23 @@ func test(c *Comparison, cc *compiledComparison, v any) (bool, error) {
 	case OpIsSubset, OpIsSuperset:
 		s, ok := v.(string)
 		if ok {
+			if cc.pfxErr != nil {
+				return false, cc.pfxErr
+			}
 			var err error
+			var val netip.Prefix
 			if c.Op == OpIsSubset {
-				res, err = within(s, c.Value.Str)
+				val, err = parseIPOrCIDR(s)
 			} else {
-				res, err = within(c.Value.Str, s)
+				val, err = parseCIDR(s)
 			}
 			if err != nil {
 				return false, err
+			}
+			if c.Op == OpIsSubset {
+				res = within(val, cc.pfx)
+			} else {
+				res = within(cc.pfx, val)
 			}
 		}
 	}

@@ -174,7 +174,7 @@ func runMatcherCases(t *testing.T, rec *recordedMatcherCalls) {
 	t.Logf("%d STIX 2.1 cases", n)
 }
 
-func loadMatcherCases(t *testing.T, path string) *recordedMatcherCalls {
+func loadMatcherCases(t testing.TB, path string) *recordedMatcherCalls {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {

@@ -33,3 +33,29 @@ func FuzzParse(f *testing.F) {
 		assertRoundTrip(t, p)
 	})
 }
+
+// FuzzMatch checks that evaluating any valid pattern against any JSON
+// input never panics: errors are fine, panics are not. Seeds: the
+// matcher fixture's patterns with the test data of match_test.go.
+func FuzzMatch(f *testing.F) {
+	rec := loadMatcherCases(f, testdataFile(f, "matcher-cases.json"))
+	for _, c := range rec.Cases {
+		f.Add(c.Args.Pattern, matchData)
+	}
+	f.Add("[x:a_ref.b_refs[*].c_hex = h'00'] REPEATS 2 TIMES", `[{"type":"x","id":"x--1","a_ref":"x--1","b_refs":["x--1",3],"c_hex":"zz"}]`)
+	f.Fuzz(func(t *testing.T, pattern, data string) {
+		p, err := Parse(pattern)
+		if err != nil {
+			return
+		}
+		var objs []map[string]any
+		if decodeJSON([]byte(data), &objs) != nil {
+			return
+		}
+		obs, err := ObservationsFromObjects(objs)
+		if err != nil {
+			return
+		}
+		_, _ = p.Match(obs)
+	})
+}
