@@ -325,7 +325,7 @@ type compiledComparison struct {
 	// pfxErr is reported when a string value is tested against it.
 	pfx    netip.Prefix
 	pfxErr error
-	lit string // NFC-normalised literal for LIKE / MATCHES
+	lit    string // NFC-normalised literal for LIKE / MATCHES
 }
 
 func compileComp(e ComparisonExpr, out map[*Comparison]*compiledComparison) error {
