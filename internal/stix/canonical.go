@@ -149,6 +149,7 @@ type jcsMember struct {
 func (p *jcsParser) object(out *bytes.Buffer, depth int) error {
 	p.pos++ // {
 	var members []jcsMember
+	var seen map[string]struct{}
 	p.skipWS()
 	if p.pos < len(p.src) && p.src[p.pos] == '}' {
 		p.pos++
@@ -175,11 +176,26 @@ func (p *jcsParser) object(out *bytes.Buffer, depth int) error {
 		if err := p.value(&vb, depth+1); err != nil {
 			return err
 		}
-		for _, m := range members {
-			if m.key == k {
-				p.pos = keyPos
-				return p.errf("duplicate member name %q", k)
+		dup := false
+		if seen != nil {
+			_, dup = seen[k]
+			seen[k] = struct{}{}
+		} else {
+			for _, m := range members {
+				dup = dup || m.key == k
 			}
+			if len(members) == 16 {
+				// Switch to a set so that huge objects stay linear.
+				seen = make(map[string]struct{}, 32)
+				for _, m := range members {
+					seen[m.key] = struct{}{}
+				}
+				seen[k] = struct{}{}
+			}
+		}
+		if dup {
+			p.pos = keyPos
+			return p.errf("duplicate member name %q", k)
 		}
 		members = append(members, jcsMember{key: k, val: vb.Bytes()})
 		p.skipWS()

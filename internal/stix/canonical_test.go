@@ -3,9 +3,11 @@ package stix
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
@@ -172,5 +174,28 @@ func TestCanonicalIdempotentOnFixtures(t *testing.T) {
 		if err != nil || string(c1) != string(c2) {
 			t.Errorf("%s: not idempotent: %v", f, err)
 		}
+	}
+}
+
+func TestCanonicalManyMembers(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 0; i < 100; i++ {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"k%03d":%d`, 99-i, i)
+	}
+	b.WriteString("}")
+	c, err := Canonical([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(c), `{"k000":99,"k001":98,`) || !strings.HasSuffix(string(c), `"k099":0}`) {
+		t.Errorf("not sorted: %.80s", c)
+	}
+	dup := strings.Replace(b.String(), `"k000"`, `"k050"`, 1)
+	if _, err := Canonical([]byte(dup)); err == nil {
+		t.Error("duplicate member among 100 accepted")
 	}
 }
