@@ -428,15 +428,20 @@ func evalComp(e ComparisonExpr, cc map[*Comparison]*compiledComparison, root map
 		if root["type"] != n.Path.ObjectType {
 			return false, nil
 		}
+		var ok bool
+		var err error
 		if n.Op == OpExists {
-			found, err := walk(&n.Path, n.Path.Steps, root, o, func(any) (bool, error) { return true, nil })
-			if err != nil {
-				return false, err
-			}
-			return found != n.Negated, nil
+			ok, err = walk(&n.Path, n.Path.Steps, root, o, func(any) (bool, error) { return true, nil })
+			ok = ok != n.Negated
+		} else {
+			c := cc[n]
+			ok, err = walk(&n.Path, n.Path.Steps, root, o, func(v any) (bool, error) { return test(n, c, v) })
 		}
-		c := cc[n]
-		return walk(&n.Path, n.Path.Steps, root, o, func(v any) (bool, error) { return test(n, c, v) })
+		if err != nil {
+			id, _ := root["id"].(string)
+			return false, fmt.Errorf("observation %s, object %s, %s (column %d): %w", o.ID, id, n.Path.String(), n.Start+1, err)
+		}
+		return ok, nil
 	}
 	return false, nil
 }
@@ -509,7 +514,7 @@ func processKey(path *ObjectPath, key string, val any, o *Observation) (any, err
 		}
 		b, err := hex.DecodeString(s)
 		if err != nil {
-			return nil, matchError("%s: property %s: invalid hex value %q", path.String(), key, s)
+			return nil, matchError("property %s: invalid hex value %q", key, s)
 		}
 		return binary(b), nil
 	case strings.HasSuffix(key, "_bin"):
@@ -519,13 +524,13 @@ func processKey(path *ObjectPath, key string, val any, o *Observation) (any, err
 		}
 		b, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
-			return nil, matchError("%s: property %s: invalid base64 value %q", path.String(), key, s)
+			return nil, matchError("property %s: invalid base64 value %q", key, s)
 		}
 		return binary(b), nil
 	case strings.HasSuffix(key, "_ref"):
 		id, ok := val.(string)
 		if !ok {
-			return nil, matchError("%s: the value of reference property %s is not a string in observation %s", path.String(), key, o.ID)
+			return nil, matchError("reference property %s: value is not a string", key)
 		}
 		if t, ok := o.Refs[id]; ok {
 			return t, nil
@@ -534,13 +539,13 @@ func processKey(path *ObjectPath, key string, val any, o *Observation) (any, err
 	case strings.HasSuffix(key, "_refs"):
 		l, ok := val.([]any)
 		if !ok {
-			return nil, matchError("%s: the value of reference list property %s is not a list in observation %s", path.String(), key, o.ID)
+			return nil, matchError("reference list property %s: value is not a list", key)
 		}
 		var out []any
 		for _, e := range l {
 			id, ok := e.(string)
 			if !ok {
-				return nil, matchError("%s: a value of reference list property %s is not a string in observation %s", path.String(), key, o.ID)
+				return nil, matchError("reference list property %s: an element is not a string", key)
 			}
 			if t, ok := o.Refs[id]; ok {
 				out = append(out, t)
