@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"regexp"
 	"strconv"
@@ -130,7 +131,11 @@ func (m *matcher) compileObs(e ObservationExpr, win []window) (onode, error) {
 			if err != nil {
 				return nil, err
 			}
-			return &withinNode{child: child, d: time.Duration(q.Seconds * float64(time.Second))}, nil
+			d := time.Duration(math.MaxInt64)
+			if q.Seconds < float64(math.MaxInt64)/float64(time.Second) {
+				d = time.Duration(q.Seconds * float64(time.Second))
+			}
+			return &withinNode{child: child, d: d}, nil
 		case Repeats:
 			child, err := m.compileObs(n.Inner, win)
 			if err != nil {
@@ -190,6 +195,19 @@ type search struct {
 	m     *matcher
 	used  []int64
 	steps int
+	depth int // nesting of REPEATS recursion
+}
+
+// maxRepeatDepth bounds the recursion of REPEATS (one level per
+// repetition), keeping the stack small for huge counts.
+const maxRepeatDepth = 100_000
+
+func (s *search) deeper() error {
+	s.depth++
+	if s.depth > maxRepeatDepth {
+		return fmt.Errorf("%w: pattern evaluation: REPEATS needs more than %d nested repetitions", errkind.TooLarge, maxRepeatDepth)
+	}
+	return nil
 }
 
 type cont func(summary) (bool, error)
@@ -292,9 +310,13 @@ func (s *search) genLeafRepeats(l *leafNode, n int64, from int, acc summary, fir
 		if !first {
 			next = merge(acc, next)
 		}
+		if err := s.deeper(); err != nil {
+			return false, err
+		}
 		s.used[i]++
 		ok, err := s.genLeafRepeats(l, n-1, p, next, false, k)
 		s.used[i]--
+		s.depth--
 		if ok || err != nil {
 			return ok, err
 		}
@@ -306,12 +328,27 @@ func (s *search) genRepeats(child onode, n int64, acc summary, first bool, k con
 	if n == 0 {
 		return k(acc)
 	}
+	var avail int64
+	for i := range s.m.obs {
+		avail += s.m.obs[i].NumberObserved - s.used[i]
+		if avail >= n {
+			break
+		}
+	}
+	if avail < n {
+		return false, nil // each repetition needs at least one sighting
+	}
 	return s.gen(child, func(b summary) (bool, error) {
 		next := b
 		if !first {
 			next = merge(acc, b)
 		}
-		return s.genRepeats(child, n-1, next, false, k)
+		if err := s.deeper(); err != nil {
+			return false, err
+		}
+		ok, err := s.genRepeats(child, n-1, next, false, k)
+		s.depth--
+		return ok, err
 	})
 }
 

@@ -247,3 +247,39 @@ func TestMatchSearchBudget(t *testing.T) {
 }
 
 func twoDigits(n int) string { return string([]byte{byte('0' + n/10), byte('0' + n%10)}) }
+
+func TestMatchHugeQualifiers(t *testing.T) {
+	obs := obsJSON(t, `[
+ {"type":"observed-data","id":"observed-data--1","first_observed":"2026-01-01T10:00:00Z","last_observed":"2026-01-01T10:00:00Z","number_observed":1000000000,"object_refs":["x--1"]},
+ {"type":"observed-data","id":"observed-data--2","first_observed":"2100-01-01T10:00:00Z","last_observed":"2100-01-01T10:00:00Z","number_observed":1,"object_refs":["x--1"]},
+ {"type":"x","id":"x--1","v":1}]`)
+	tests := []struct {
+		pattern string
+		want    bool
+		tooBig  bool
+	}{
+		{"([x:v = 1] AND [x:v = 1]) WITHIN 99999999999999999999.0 SECONDS", true, false},
+		{"[x:v = 1] REPEATS 9000000000000000000 TIMES", false, false},
+		{"([x:v = 1] OR [x:v = 2]) REPEATS 9000000000000000000 TIMES", false, false},
+		{"[x:v = 1] REPEATS 2000000 TIMES", false, true},
+		{"([x:v = 1] OR [x:v = 2]) REPEATS 2000000 TIMES", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			p, err := Parse(tt.pattern)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := p.Match(obs)
+			if tt.tooBig {
+				if !errors.Is(err, errkind.TooLarge) {
+					t.Fatalf("Match = %v, %v; want an errkind.TooLarge error", got, err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("Match = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
