@@ -1,0 +1,364 @@
+package telemetry
+
+import (
+	"bytes"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// zeekField says what a Zeek field holds.
+type zeekField struct {
+	kind Kind
+	role Role
+	// ipOrDomain files a value as an address when it parses as one and as
+	// a domain name otherwise (http host, dns answers).
+	ipOrDomain bool
+	// byLength files a certificate fingerprint by its length.
+	byLength bool
+}
+
+// zeekFieldFor returns the meaning of field name in a log of the given
+// type (path), or ok false for fields that carry no observable.
+func zeekFieldFor(path, name string) (zeekField, bool) {
+	switch name {
+	case "id.orig_h":
+		return zeekField{kind: KindIPv4, role: RoleSrc}, true
+	case "id.resp_h":
+		return zeekField{kind: KindIPv4, role: RoleDst}, true
+	case "id.orig_p":
+		return zeekField{kind: KindSrcPort}, true
+	case "id.resp_p":
+		return zeekField{kind: KindDstPort}, true
+	case "proto":
+		return zeekField{kind: KindProtocol}, true
+	case "query":
+		return zeekField{kind: KindDomain}, path != "ldap_search" && path != "mysql"
+	case "answers":
+		return zeekField{ipOrDomain: true}, true
+	case "server_name":
+		return zeekField{kind: KindDomain}, true
+	case "ja3":
+		return zeekField{kind: KindJA3}, true
+	case "ja3s":
+		return zeekField{kind: KindJA3S}, true
+	case "cert_chain_fps", "client_cert_chain_fps":
+		return zeekField{byLength: true}, true
+	case "user_agent":
+		return zeekField{kind: KindUserAgent}, true
+	case "md5":
+		return zeekField{kind: KindMD5}, true
+	case "sha1":
+		return zeekField{kind: KindSHA1}, true
+	case "sha256":
+		return zeekField{kind: KindSHA256}, true
+	case "sha512":
+		return zeekField{kind: KindSHA512}, true
+	case "filename":
+		return zeekField{kind: KindFileName}, path == "files" || path == "smb_files"
+	case "tx_hosts", "rx_hosts", "x_originating_ip", "path":
+		return zeekField{kind: KindIPv4}, name != "path" || path == "smtp"
+	case "mailfrom", "rcptto", "from", "to", "cc", "reply_to":
+		return zeekField{kind: KindEmail}, path == "smtp"
+	case "host":
+		return zeekField{ipOrDomain: true}, path == "http"
+	case "fingerprint":
+		return zeekField{byLength: true}, path == "x509"
+	case "san.dns":
+		return zeekField{kind: KindDomain}, true
+	case "san.ip":
+		return zeekField{kind: KindIPv4}, true
+	case "san.email":
+		return zeekField{kind: KindEmail}, true
+	case "src":
+		return zeekField{kind: KindIPv4, role: RoleSrc}, path == "notice"
+	case "dst":
+		return zeekField{kind: KindIPv4, role: RoleDst}, path == "notice"
+	}
+	return zeekField{}, false
+}
+
+// add files one value of a Zeek field.
+func (f zeekField) add(ev *Event, name, v string) {
+	switch {
+	case f.ipOrDomain:
+		if _, err := netip.ParseAddr(v); err == nil {
+			ev.Add(KindIPv4, f.role, name, v)
+		} else {
+			ev.Add(KindDomain, RoleNone, name, stripPort(v))
+		}
+	case f.byLength:
+		switch len(v) {
+		case 40:
+			ev.Add(KindX509SHA1, RoleNone, name, v)
+		case 64:
+			ev.Add(KindX509SHA256, RoleNone, name, v)
+		}
+	case f.kind == KindEmail && (name == "from" || name == "to" || name == "cc" || name == "reply_to"):
+		if strings.IndexByte(v, '@') > 0 {
+			ev.Add(KindEmail, RoleNone, name, v)
+		}
+	default:
+		ev.Add(f.kind, f.role, name, v)
+	}
+}
+
+// stripPort removes a ":port" from a host name (not from an IPv6 address).
+func stripPort(h string) string {
+	if i := strings.LastIndexByte(h, ':'); i > 0 && strings.IndexByte(h, ':') == i {
+		return h[:i]
+	}
+	return h
+}
+
+// httpURL builds the URL of a Zeek http record from host and uri.
+func httpURL(host, uri string, port string) string {
+	if strings.Contains(uri, "://") {
+		return uri // proxy request: the URI is absolute
+	}
+	if host == "" {
+		return ""
+	}
+	if !strings.HasPrefix(uri, "/") {
+		uri = "/" + uri
+	}
+	scheme := "http://"
+	if port == "443" {
+		scheme = "https://"
+	}
+	return scheme + host + uri
+}
+
+// parseEpoch parses Zeek's "seconds.fraction" timestamps.
+func parseEpoch(s string) (time.Time, bool) {
+	sec, frac, _ := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	var ns int64
+	if frac != "" {
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+		f, err := strconv.ParseInt(frac, 10, 64)
+		if err != nil || f < 0 {
+			return time.Time{}, false
+		}
+		for i := len(frac); i < 9; i++ {
+			f *= 10
+		}
+		ns = f
+	}
+	if strings.HasPrefix(sec, "-") {
+		ns = -ns
+	}
+	return time.Unix(n, ns).UTC(), true
+}
+
+// ---- TSV ----
+
+type tsvColumn struct {
+	name  string
+	list  bool
+	field zeekField
+	ok    bool
+}
+
+type zeekTSV struct {
+	*lines
+	name     string
+	sep      []byte
+	setSep   string
+	empty    string
+	unset    string
+	path     string
+	cols     []tsvColumn
+	tsCol    int
+	hostCol  int
+	uriCol   int
+	portCol  int
+	haveHead bool
+	typed    []string
+	cells    [][]byte
+}
+
+func (z *zeekTSV) Format() Format { return FormatZeekTSV }
+
+func (z *zeekTSV) Next() (*Event, error) {
+	for {
+		line, err := z.next()
+		if err != nil {
+			return nil, err
+		}
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == '#' {
+			z.header(line)
+			continue
+		}
+		ev, msg := z.record(line)
+		if msg != "" {
+			z.malformed(z.n, msg)
+			continue
+		}
+		z.stats.Events++
+		return ev, nil
+	}
+}
+
+// header applies one "#key value" line.
+func (z *zeekTSV) header(line []byte) {
+	if z.sep == nil {
+		z.sep = []byte{'\t'}
+		z.setSep, z.empty, z.unset = ",", "(empty)", "-"
+	}
+	if v, ok := bytes.CutPrefix(line, []byte("#separator ")); ok {
+		if s := unescapeZeek(string(v)); s != "" {
+			z.sep = []byte(s)
+		}
+		return
+	}
+	key, rest, _ := bytes.Cut(line[1:], z.sep)
+	val := string(rest)
+	switch string(key) {
+	case "set_separator":
+		z.setSep = unescapeZeek(val)
+	case "empty_field":
+		z.empty = unescapeZeek(val)
+	case "unset_field":
+		z.unset = unescapeZeek(val)
+	case "path":
+		z.path = val
+	case "fields":
+		names := strings.Split(val, string(z.sep))
+		z.cols = make([]tsvColumn, len(names))
+		z.tsCol, z.hostCol, z.uriCol, z.portCol = -1, -1, -1, -1
+		for i, n := range names {
+			f, ok := zeekFieldFor(z.path, n)
+			z.cols[i] = tsvColumn{name: n, field: f, ok: ok}
+			switch n {
+			case "ts":
+				z.tsCol = i
+			case "host":
+				z.hostCol = i
+			case "uri":
+				z.uriCol = i
+			case "id.resp_p":
+				z.portCol = i
+			}
+		}
+		z.applyTypes()
+		z.haveHead = true
+	case "types":
+		z.typed = strings.Split(val, string(z.sep))
+		z.applyTypes()
+	}
+}
+
+func (z *zeekTSV) applyTypes() {
+	for i := range z.cols {
+		z.cols[i].list = false
+		if i < len(z.typed) {
+			t := z.typed[i]
+			z.cols[i].list = strings.HasPrefix(t, "set[") || strings.HasPrefix(t, "vector[")
+		}
+	}
+}
+
+// record parses a data line; msg is non-empty when it is malformed.
+func (z *zeekTSV) record(line []byte) (*Event, string) {
+	if !z.haveHead {
+		return nil, "data before a #fields header"
+	}
+	z.cells = z.cells[:0]
+	for {
+		i := bytes.Index(line, z.sep)
+		if i < 0 {
+			z.cells = append(z.cells, line)
+			break
+		}
+		z.cells = append(z.cells, line[:i])
+		line = line[i+len(z.sep):]
+	}
+	if len(z.cells) != len(z.cols) {
+		return nil, fmt.Sprintf("%d fields, the #fields header names %d", len(z.cells), len(z.cols))
+	}
+	ev := &Event{Source: z.name, Line: z.n, Type: z.path}
+	if z.tsCol >= 0 {
+		if c := string(z.cells[z.tsCol]); c != z.unset {
+			t, ok := parseEpoch(c)
+			if !ok {
+				return nil, fmt.Sprintf("field ts: invalid time %q", truncate(c))
+			}
+			ev.Time = t
+		}
+	}
+	for i := range z.cols {
+		col := &z.cols[i]
+		if !col.ok {
+			continue
+		}
+		raw := string(z.cells[i])
+		if raw == z.unset || raw == z.empty || raw == "" {
+			continue
+		}
+		if col.list && z.setSep != "" {
+			for _, v := range strings.Split(raw, z.setSep) {
+				col.field.add(ev, col.name, unescapeZeek(v))
+			}
+			continue
+		}
+		col.field.add(ev, col.name, unescapeZeek(raw))
+	}
+	if z.path == "http" && z.hostCol >= 0 && z.uriCol >= 0 {
+		host, uri := string(z.cells[z.hostCol]), string(z.cells[z.uriCol])
+		port := ""
+		if z.portCol >= 0 {
+			port = string(z.cells[z.portCol])
+		}
+		if host != z.unset && uri != z.unset {
+			if u := httpURL(unescapeZeek(host), unescapeZeek(uri), port); u != "" {
+				ev.Add(KindURL, RoleNone, "host+uri", u)
+			}
+		}
+	}
+	return ev, ""
+}
+
+// unescapeZeek decodes Zeek's \xHH and \\ escapes.
+func unescapeZeek(s string) string {
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) {
+			if s[i+1] == '\\' {
+				b.WriteByte('\\')
+				i++
+				continue
+			}
+			if s[i+1] == 'x' && i+3 < len(s) {
+				if v, err := strconv.ParseUint(s[i+2:i+4], 16, 8); err == nil {
+					b.WriteByte(byte(v))
+					i += 3
+					continue
+				}
+			}
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+func truncate(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}
