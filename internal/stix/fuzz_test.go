@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -97,5 +98,54 @@ func FuzzCanonical(f *testing.F) {
 		if !bytes.Equal(c, c2) {
 			t.Fatalf("not idempotent:\n%q\n%q", c, c2)
 		}
+	})
+}
+
+// referenceDecode is what Parse did before its single-pass decoder:
+// json.Compact, then a json.Decoder with UseNumber.
+func referenceDecode(data []byte) (map[string]any, []byte, bool) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		return nil, nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil || m == nil {
+		return nil, nil, false
+	}
+	return m, buf.Bytes(), true
+}
+
+// checkDecodeAgrees compares decodeObject with encoding/json.
+func checkDecodeAgrees(t *testing.T, data []byte) {
+	t.Helper()
+	wantM, wantRaw, wantOK := referenceDecode(data)
+	m, raw, err := decodeObject(data)
+	if (err == nil) != wantOK {
+		t.Fatalf("decodeObject err=%v, encoding/json ok=%v on %q", err, wantOK, data)
+	}
+	if !wantOK {
+		return
+	}
+	if !bytes.Equal(raw, wantRaw) {
+		t.Fatalf("compact form differs:\n%q\n%q", raw, wantRaw)
+	}
+	if !reflect.DeepEqual(m, wantM) {
+		t.Fatalf("decoded value differs on %q:\n%#v\n%#v", data, m, wantM)
+	}
+}
+
+// FuzzDecodeMatchesEncodingJSON: Parse's decoder agrees with
+// encoding/json on every input (values, compact form, errors).
+func FuzzDecodeMatchesEncodingJSON(f *testing.F) {
+	for _, s := range fuzzSeeds(f) {
+		f.Add(s)
+	}
+	for _, s := range []string{`{"a":"\ud800x"}`, `{"a":"\ud83d\ude00","a":1}`, "{\"a\":\"\xff\xfe\"}", `{"a":[1e5,-0.5,{}]}`, `{"a":"\u00e9\/"} `, `null`, `[]`, `{"a":01}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkDecodeAgrees(t, data)
 	})
 }

@@ -9,9 +9,7 @@
 package stix
 
 import (
-	"bytes"
 	"encoding/json"
-	"fmt"
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 )
@@ -50,21 +48,11 @@ func (o *Object) Version() string {
 // a JSON object with string "type" and "id" properties; Validate does the
 // rest. The returned Object's Raw is a compacted copy of data.
 func Parse(data []byte) (*Object, error) {
-	var buf bytes.Buffer
-	buf.Grow(len(data))
-	if err := json.Compact(&buf, data); err != nil {
-		return nil, &Error{Message: fmt.Sprintf("malformed JSON: %v", err)}
+	props, compact, err := decodeObject(data)
+	if err != nil {
+		return nil, &Error{Message: err.Error()}
 	}
-	dec := json.NewDecoder(bytes.NewReader(buf.Bytes()))
-	dec.UseNumber()
-	var props map[string]any
-	if err := dec.Decode(&props); err != nil {
-		return nil, &Error{Message: fmt.Sprintf("not a JSON object: %v", err)}
-	}
-	if props == nil {
-		return nil, &Error{Message: "not a JSON object: null"}
-	}
-	o := &Object{Props: props, Raw: buf.Bytes()}
+	o := &Object{Props: props, Raw: compact}
 	id, _ := props["id"].(string)
 	typ, _ := props["type"].(string)
 	o.ID, o.Type = id, typ

@@ -151,3 +151,13 @@ func trimValue(msg string) string {
 	}
 	return msg
 }
+
+// TestDecodeMatchesEncodingJSONOnRealData compares Parse's decoder with
+// encoding/json on every real object.
+func TestDecodeMatchesEncodingJSONOnRealData(t *testing.T) {
+	for _, file := range realFiles(t) {
+		for _, raw := range readAll(t, file) {
+			checkDecodeAgrees(t, raw)
+		}
+	}
+}
