@@ -271,3 +271,5 @@ func wantStatus(t *testing.T, r response, code int) {
 
 // ioPipe is io.Pipe (a body of unknown length).
 func ioPipe() (*io.PipeReader, *io.PipeWriter) { return io.Pipe() }
+
+func strconvItoa(n int) string { return fmt.Sprint(n) }
