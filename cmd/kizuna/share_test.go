@@ -222,3 +222,49 @@ func TestSharePreviewStdinAndErrors(t *testing.T) {
 	}
 	checkFailure(t, kzIn(t, "[1,", "share", "preview", "--data", f.dir, "--org", "Acme", "-"), 1, "share preview: -:")
 }
+
+// TestSharePreviewMatchesExport imports the fixture as Acme/alice and checks,
+// for every user, that export (the store's SQL translation of the access
+// predicate) returns exactly the objects the preview says the user receives.
+func TestSharePreviewMatchesExport(t *testing.T) {
+	f := newShareFixture(t)
+	r := kz(t, "share", "preview", "--data", f.dir, "--org", "Acme", "--user", "alice", "--json", f.bundle)
+	var out previewOut
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	if r := kz(t, "import", "--data", f.dir, "--org", "Acme", "--user", "alice", f.bundle); r.code != 1 {
+		t.Fatalf("import: exit %d, want 1 (one invalid object): %s", r.code, r.stderr)
+	}
+	users := []struct{ org, name string }{{"Hub", "hana"}, {"Acme", "alice"}, {"Acme", "carol"}, {"Beta", "bob"}, {"Gamma", "gus"}}
+	for _, u := range users {
+		t.Run(u.org+"/"+u.name, func(t *testing.T) {
+			exp := kz(t, "export", "--data", f.dir, "--org", u.org, "--user", u.name)
+			if exp.code != 0 {
+				t.Fatalf("export: exit %d: %s", exp.code, exp.stderr)
+			}
+			var b struct {
+				Objects []struct {
+					ID string `json:"id"`
+				} `json:"objects"`
+			}
+			if err := json.Unmarshal([]byte(exp.stdout), &b); err != nil {
+				t.Fatalf("%v\n%s", err, exp.stdout)
+			}
+			var got []string
+			for _, o := range b.Objects {
+				got = append(got, o.ID)
+			}
+			for _, e := range out.Objects {
+				if e.Invalid != "" {
+					continue
+				}
+				want := slices.Contains(names(e.Orgs), u.org) || slices.Contains(names(e.Users), u.name) ||
+					u.name == "hana" && e.HubAnalysts
+				if slices.Contains(got, e.ID) != want {
+					t.Errorf("%s (%s): exported=%v, preview says %v", e.ID, e.TLP, !want, want)
+				}
+			}
+		})
+	}
+}
