@@ -58,6 +58,17 @@ recipients see the hub, not the organisation, as the source.`,
 				return err
 			}
 			defer st.Close()
+			if typ == "hub" {
+				// One hub organisation: it is the source of anonymous
+				// publications and the home of hub staff.
+				hub, ok, err := hubOrg(ctx, st)
+				if err != nil {
+					return failure("org create: %v", err)
+				}
+				if ok {
+					return failure("org create: the hub organisation already exists (%q); there can be only one", hub.Name)
+				}
+			}
 			uuid, err := auth.NewUUID()
 			if err != nil {
 				return failure("org create: %v", err)

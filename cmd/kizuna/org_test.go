@@ -89,6 +89,7 @@ func TestOrgCreateAndList(t *testing.T) {
 func TestOrgCreateErrors(t *testing.T) {
 	dir := t.TempDir()
 	kzOK(t, "org", "create", "--data", dir, "--name", "Acme", "--sector", "energy", "--type", "sme")
+	kzOK(t, "org", "create", "--data", dir, "--name", "Hub", "--sector", "cyber", "--type", "hub")
 	tests := []struct {
 		name string
 		args []string
@@ -101,6 +102,7 @@ func TestOrgCreateErrors(t *testing.T) {
 		{"missing name", []string{"--sector", "x", "--type", "sme"}, 2, "--name NAME is required"},
 		{"blank name", []string{"--name", "  ", "--sector", "x", "--type", "sme"}, 2, "--name NAME is required"},
 		{"missing sector", []string{"--name", "B", "--type", "sme"}, 2, "--sector SECTOR is required"},
+		{"second hub", []string{"--name", "Hub 2", "--sector", "x", "--type", "hub"}, 1, `the hub organisation already exists ("Hub")`},
 		{"unknown flag", []string{"--name", "B", "--sector", "x", "--type", "sme", "--colour", "red"}, 2, "unknown flag"},
 	}
 	for _, tt := range tests {
@@ -112,8 +114,8 @@ func TestOrgCreateErrors(t *testing.T) {
 			}
 		})
 	}
-	if n := strings.Count(kzOK(t, "org", "list", "--data", dir), "\n"); n != 1 {
-		t.Errorf("org list has %d rows after failed creates, want 1", n)
+	if n := strings.Count(kzOK(t, "org", "list", "--data", dir), "\n"); n != 2 {
+		t.Errorf("org list has %d rows after failed creates, want 2", n)
 	}
 }
 
