@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna-cti/kizuna/internal/auth"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
@@ -112,8 +112,11 @@ func (f *fixture) seedDirectory(ctx context.Context) {
 		if err := f.st.CreateUser(ctx, store.User{ID: id, OrgID: u.org, Name: u.name, Role: u.role, Created: now}); err != nil {
 			t.Fatal(err)
 		}
-		tok := fmt.Sprintf("kz_test_token_%s_%d", u.name, i)
-		if err := f.st.CreateToken(ctx, store.Token{ID: fmt.Sprintf("tok-%d", i), UserID: id, Hash: sha256.Sum256([]byte(tok)), Created: now}); err != nil {
+		tok, hash, err := auth.NewToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.st.CreateToken(ctx, store.Token{ID: fmt.Sprintf("tok-%d", i), UserID: id, Hash: hash, Created: now}); err != nil {
 			t.Fatal(err)
 		}
 		f.tokens[u.name], f.users[u.name] = tok, id

@@ -24,6 +24,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kizuna-cti/kizuna/internal/auth"
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
@@ -48,7 +49,8 @@ type Config struct {
 	// MaxContentLength bounds request bodies (bytes; 0: default).
 	MaxContentLength int64
 
-	// Auth authenticates requests (default: TokenAuth on Store).
+	// Auth authenticates requests (default: auth.Authenticator on Store:
+	// API tokens as Bearer or as the Basic password).
 	Auth Authenticator
 	// HubOrgID is the hub's identity id, shown as the source of anonymous
 	// publications.
@@ -103,7 +105,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Log, auth: cfg.Auth, metrics: newMetrics(), done: make(chan error, 1)}
 	if s.auth == nil {
-		s.auth = TokenAuth{Dir: cfg.Store}
+		s.auth = &auth.Authenticator{Dir: cfg.Store, Log: cfg.Log}
 	}
 	if cfg.InsecureHTTP {
 		if !IsLoopback(host) {
