@@ -3,8 +3,10 @@ module github.com/kizuna-cti/kizuna
 go 1.26.8
 
 require (
+	github.com/cloudflare/circl v1.6.5
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/spf13/cobra v1.10.2
+	golang.org/x/mod v0.42.0
 	golang.org/x/term v0.48.0
 	golang.org/x/text v0.14.0
 	modernc.org/sqlite v1.62.0
