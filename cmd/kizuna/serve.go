@@ -1,18 +1,101 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kizuna-cti/kizuna/internal/auth"
+	"github.com/kizuna-cti/kizuna/internal/server"
+	"github.com/kizuna-cti/kizuna/internal/sharing"
 )
 
-// PLACEHOLDER: the real command replaces this file.
+// shutdownGrace bounds the graceful shutdown after SIGINT/SIGTERM.
+const shutdownGrace = 15 * time.Second
+
+// newServeCmd is `kizuna serve`: the TAXII 2.1 server, the JSON API and
+// the public TLP:CLEAR feed over one data directory.
 func newServeCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "serve",
-		Short: "serve (not yet implemented)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return errors.New("serve: not yet implemented")
+	var (
+		dataDir, listen  string
+		tlsCert, tlsKey  string
+		insecureHTTP     bool
+		maxContentLength int64
+	)
+	cmd := &cobra.Command{
+		Use:   "serve --data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE | --insecure-http]",
+		Short: "Serve TAXII 2.1 (discovery at /taxii2/), the JSON API and the public TLP:CLEAR feed",
+		Long: `Serve the hub over HTTPS: TAXII 2.1 at /taxii2/, the JSON API at /api/v1/,
+the public TLP:CLEAR feed at /public/clear, and /healthz, /readyz, /metrics.
+
+Without --tls-cert/--tls-key a self-signed ECDSA certificate is generated
+into DIR/tls/ and reused on later runs. --insecure-http serves plain HTTP and
+is only allowed on a loopback address (127.0.0.0/8, ::1, localhost).
+The data directory is created when missing. SIGINT or SIGTERM stops the
+server gracefully.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			host, _, err := net.SplitHostPort(listen)
+			if err != nil {
+				return usage("serve: --listen %q: want HOST:PORT", listen)
+			}
+			if insecureHTTP && !server.IsLoopback(host) {
+				return usage("serve: --insecure-http refused on %q: plain HTTP is only allowed on loopback (127.0.0.1, ::1, localhost); drop it to serve TLS", listen)
+			}
+			if insecureHTTP && (tlsCert != "" || tlsKey != "") {
+				return usage("serve: give either --insecure-http or --tls-cert/--tls-key, not both")
+			}
+			if (tlsCert == "") != (tlsKey == "") {
+				return usage("serve: give both --tls-cert and --tls-key, or neither")
+			}
+			st, err := openData(ctx, dataDir)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			srv, err := server.New(server.Config{
+				Listen:           listen,
+				InsecureHTTP:     insecureHTTP,
+				TLSCert:          tlsCert,
+				TLSKey:           tlsKey,
+				DataDir:          dataDir,
+				Store:            st,
+				Policy:           sharing.NewPolicy(sharing.TLPNone),
+				Log:              log,
+				MaxContentLength: maxContentLength,
+				Auth:             &auth.Authenticator{Dir: st, Log: log},
+				HubOrgID:         hubOrgID(ctx, st),
+			})
+			if err != nil {
+				return failure("serve: %v", err)
+			}
+			if err := srv.Start(ctx); err != nil {
+				return failure("serve: %v", err)
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "Kizuna hub serving at %s\n", srv.URL())
+			fmt.Fprintf(out, "TAXII 2.1 discovery: %s/taxii2/\n", srv.URL())
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				return failure("serve: shutting down: %v", err)
+			}
+			return nil
 		},
 	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data", "", "data directory (created when missing; default $KIZUNA_DATA)")
+	f.StringVar(&listen, "listen", "127.0.0.1:8443", "listen address HOST:PORT")
+	f.BoolVar(&insecureHTTP, "insecure-http", false, "serve plain HTTP (loopback addresses only)")
+	f.StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed certificate kept in DIR/tls/")
+	f.StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM)")
+	f.Int64Var(&maxContentLength, "max-content-length", 0, "largest request body in bytes (default 10 MiB)")
+	return cmd
 }
