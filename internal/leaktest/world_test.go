@@ -451,10 +451,19 @@ func (w *world) mark(v *version, props map[string]any, selector string) {
 	if len(granular) > 0 {
 		props["granular_markings"] = granular
 	}
+	// Recipients; an anonymous producer never names its own organisation
+	// (its id in the object would give it away).
+	namedOrg := func() *org {
+		for {
+			if o := pick(r, w.orgs); !v.anonymous || o != v.producer.org {
+				return o
+			}
+		}
+	}
 	switch {
 	case malformed:
 		props["extensions"] = map[string]any{distExt: pick(r, []map[string]any{
-			{"extension_type": "property-extension", "organizations": pick(r, w.orgs).id},
+			{"extension_type": "property-extension", "organizations": namedOrg().id},
 			{"extension_type": "toplevel-property-extension", "users": []string{pick(r, w.users).id}},
 			{"extension_type": "property-extension", "users": []string{""}},
 			{"extension_type": "property-extension", "organizations": []any{7}},
@@ -463,11 +472,7 @@ func (w *world) mark(v *version, props map[string]any, selector string) {
 		ext := map[string]any{"extension_type": "property-extension"}
 		var orgs, users []string
 		for range r.IntN(4) {
-			o := pick(r, w.orgs)
-			if v.anonymous && o == v.producer.org {
-				continue // an anonymous producer does not name itself
-			}
-			orgs = append(orgs, o.id)
+			orgs = append(orgs, namedOrg().id)
 		}
 		for range r.IntN(4) {
 			u := pick(r, w.users)
