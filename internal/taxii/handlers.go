@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
@@ -232,8 +233,18 @@ func (h *Handler) filter(c store.Collection, p sharing.Principal, q Query) store
 		IDs:          q.IDs,
 		Types:        q.Types,
 		Versions:     q.Versions,
-		SpecVersions: q.SpecVersions,
+		SpecVersions: storeSpecs(q.SpecVersions),
 	}
+}
+
+// storeSpecs maps match[spec_version] values to stored spec versions: STIX
+// 2.0 objects have no spec_version property, so "2.0" also selects the
+// objects stored without one.
+func storeSpecs(specs []string) []string {
+	if slices.Contains(specs, "2.0") && !slices.Contains(specs, "") {
+		return append(slices.Clone(specs), "")
+	}
+	return specs
 }
 
 // setDateHeaders sets the X-TAXII-Date-Added-First/Last headers of a page.
@@ -484,7 +495,7 @@ func (h *Handler) deleteObject(w http.ResponseWriter, r *http.Request, p sharing
 	}
 	f := store.Filter{
 		Collection: c.ID, Access: h.rights.DeleteAccess(p), IDs: []string{oid},
-		Versions: q.Versions, SpecVersions: q.SpecVersions,
+		Versions: q.Versions, SpecVersions: storeSpecs(q.SpecVersions),
 	}
 	n, err := h.cfg.Store.Delete(r.Context(), f)
 	if err != nil {
