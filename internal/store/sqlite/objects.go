@@ -74,13 +74,13 @@ func (s *Store) Add(ctx context.Context, collection string, recs []store.Record,
 	if err := tx.QueryRowContext(ctx, `SELECT last FROM clock`).Scan(&last); err != nil {
 		return nil, fmt.Errorf("adding to collection %s: reading clock: %w", collection, err)
 	}
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO objects (date_added, coll, id, type, version, vtext, spec, tlp, producer_org, producer_user, anonymous, dist_orgs, dist_users, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (coll, id, version) DO NOTHING`)
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO objects (date_added, coll, id, idh, type, version, vtext, spec, tlp, producer_org, producer_user, anonymous, dist_orgs, dist_users, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return nil, fmt.Errorf("adding to collection %s: %w", collection, err)
 	}
 	defer ins.Close()
-	sel, err := tx.PrepareContext(ctx, `SELECT date_added, raw FROM objects WHERE coll = ? AND id = ? AND version = ?`)
+	sel, err := tx.PrepareContext(ctx, `SELECT date_added, raw FROM objects WHERE coll = ? AND idh = ? AND version = ? AND id = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("adding to collection %s: %w", collection, err)
 	}
@@ -102,6 +102,7 @@ func (s *Store) Add(ctx context.Context, collection string, recs []store.Record,
 			continue
 		}
 		vtext := o.Version()
+		idh := idHash(o.ID)
 		next := max(nowUS, last+1)
 		var version int64
 		if vtext != "" {
@@ -115,14 +116,14 @@ func (s *Store) Add(ctx context.Context, collection string, recs []store.Record,
 		} else {
 			// Unversioned: an identical copy already stored is this object.
 			if selUnv == nil {
-				selUnv, err = tx.PrepareContext(ctx, `SELECT date_added FROM objects WHERE coll = ? AND id = ? AND vtext = '' AND raw = ? ORDER BY date_added LIMIT 1`)
+				selUnv, err = tx.PrepareContext(ctx, `SELECT date_added FROM objects WHERE coll = ? AND idh = ? AND id = ? AND vtext = '' AND raw = ? ORDER BY date_added LIMIT 1`)
 				if err != nil {
 					return nil, fmt.Errorf("adding to collection %s: %w", collection, err)
 				}
 				defer selUnv.Close()
 			}
 			var da int64
-			err := selUnv.QueryRowContext(ctx, key, o.ID, []byte(o.Raw)).Scan(&da)
+			err := selUnv.QueryRowContext(ctx, key, idh, o.ID, []byte(o.Raw)).Scan(&da)
 			if err == nil {
 				res.Version = time.UnixMicro(da).UTC().Format(versionFormat)
 				res.DateAdded = fromMicro(da)
@@ -134,32 +135,31 @@ func (s *Store) Add(ctx context.Context, collection string, recs []store.Record,
 			version = next
 			res.Version = time.UnixMicro(next).UTC().Format(versionFormat)
 		}
+		if vtext != "" {
+			// An identical copy is a success; a different one a conflict.
+			var da int64
+			var raw []byte
+			err := sel.QueryRowContext(ctx, key, idh, version, o.ID).Scan(&da, &raw)
+			if err == nil {
+				if !bytes.Equal(raw, o.Raw) {
+					res.Err = fmt.Errorf("%w: %s: version %s already stored with different content", errkind.Conflict, o.ID, vtext)
+					continue
+				}
+				res.DateAdded = fromMicro(da)
+				continue
+			}
+			if !errors.Is(err, sql.ErrNoRows) {
+				return nil, fmt.Errorf("adding %s (version %s) to collection %s: reading stored version: %w", o.ID, vtext, collection, err)
+			}
+		}
 		l := rec.Label
-		r, err := ins.ExecContext(ctx, next, key, o.ID, o.Type, version, vtext, o.SpecVersion, int64(l.TLP),
-			l.ProducerOrg, l.ProducerUser, l.Anonymous, encodeList(l.Orgs), encodeList(l.Users), []byte(o.Raw))
-		if err != nil {
+		if _, err := ins.ExecContext(ctx, next, key, o.ID, idh, o.Type, version, vtext, o.SpecVersion, int64(l.TLP),
+			l.ProducerOrg, l.ProducerUser, l.Anonymous, encodeList(l.Orgs), encodeList(l.Users), []byte(o.Raw)); err != nil {
 			return nil, fmt.Errorf("adding %s (version %s) to collection %s: %w", o.ID, vtext, collection, err)
 		}
-		n, err := r.RowsAffected()
-		if err != nil {
-			return nil, fmt.Errorf("adding %s to collection %s: %w", o.ID, collection, err)
-		}
-		if n == 1 {
-			last = next
-			res.DateAdded = fromMicro(next)
-			specs[o.SpecVersion] = true
-			continue
-		}
-		var da int64
-		var raw []byte
-		if err := sel.QueryRowContext(ctx, key, o.ID, version).Scan(&da, &raw); err != nil {
-			return nil, fmt.Errorf("adding %s (version %s) to collection %s: reading stored version: %w", o.ID, vtext, collection, err)
-		}
-		if !bytes.Equal(raw, o.Raw) {
-			res.Err = fmt.Errorf("%w: %s: version %s already stored with different content", errkind.Conflict, o.ID, vtext)
-			continue
-		}
-		res.DateAdded = fromMicro(da)
+		last = next
+		res.DateAdded = fromMicro(next)
+		specs[o.SpecVersion] = true
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE clock SET last = ?`, last); err != nil {
 		return nil, fmt.Errorf("adding to collection %s: updating clock: %w", collection, err)
@@ -307,7 +307,12 @@ func (s *Store) filterSQL(ctx context.Context, f store.Filter) (query, error) {
 	if len(f.IDs) > 0 {
 		// Looking up given objects: a handful of index probes beats
 		// walking the collection in date_added order.
-		q.from = "objects o INDEXED BY objects_version"
+		q.from = "objects o INDEXED BY objects_idh"
+		hs := make([]any, len(f.IDs))
+		for i, id := range f.IDs {
+			hs[i] = idHash(id)
+		}
+		q.add("o.idh IN ("+placeholders(len(hs))+")", hs...)
 	}
 	lower := int64(-1 << 63)
 	if !f.AddedAfter.IsZero() {
@@ -353,7 +358,7 @@ func (s *Store) filterSQL(ctx context.Context, f store.Filter) (query, error) {
 		if mixed {
 			// Only the latest spec version of each object among its
 			// visible versions; first/last are taken within it.
-			q.add("NOT EXISTS (SELECT 1 FROM objects p WHERE p.coll = o.coll AND p.id = o.id AND p.spec > o.spec AND "+visP+")", visArgsP...)
+			q.add("NOT EXISTS (SELECT 1 FROM objects p WHERE p.coll = o.coll AND p.idh = o.idh AND p.id = o.id AND p.spec > o.spec AND "+visP+")", visArgsP...)
 			specP = " AND p.spec = o.spec"
 		}
 	}
@@ -374,7 +379,7 @@ func (s *Store) filterSQL(ctx context.Context, f store.Filter) (query, error) {
 			if v == "first" {
 				cmp = "<"
 			}
-			ors = append(ors, "NOT EXISTS (SELECT 1 FROM objects p WHERE p.coll = o.coll AND p.id = o.id AND p.version "+cmp+" o.version"+specP+" AND "+visP+")")
+			ors = append(ors, "NOT EXISTS (SELECT 1 FROM objects p WHERE p.coll = o.coll AND p.idh = o.idh AND p.id = o.id AND p.version "+cmp+" o.version"+specP+" AND "+visP+")")
 			orArgs = append(orArgs, specArgs...)
 			orArgs = append(orArgs, visArgsP...)
 		default:

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"slices"
@@ -166,9 +167,9 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"page", store.Filter{Collection: store.DefaultCollectionID, Access: acc, Limit: 1000, Next: encodeCursor(12345)}, "objects_coll"},
 		{"indicators added after", store.Filter{Collection: store.DefaultCollectionID, Access: acc, Types: []string{"indicator"}, AddedAfter: time.Unix(1e9, 0), Limit: 100}, "objects_type"},
-		{"one object", store.Filter{Collection: store.DefaultCollectionID, Access: acc, IDs: []string{"indicator--1"}, Versions: []string{"all"}}, "objects_version"},
-		{"one object, last", store.Filter{Collection: store.DefaultCollectionID, Access: acc, IDs: []string{"indicator--1"}}, "objects_version"},
-		{"one object in every collection", store.Filter{Access: acc, IDs: []string{"indicator--1", "indicator--2"}}, "objects_version"},
+		{"one object", store.Filter{Collection: store.DefaultCollectionID, Access: acc, IDs: []string{"indicator--1"}, Versions: []string{"all"}}, "objects_idh"},
+		{"one object, last", store.Filter{Collection: store.DefaultCollectionID, Access: acc, IDs: []string{"indicator--1"}}, "objects_idh"},
+		{"one object in every collection", store.Filter{Access: acc, IDs: []string{"indicator--1", "indicator--2"}}, "objects_idh"},
 	}
 	for _, tc := range tests {
 		q, err := s.filterSQL(ctx, tc.f)
@@ -194,5 +195,46 @@ func TestQueryPlans(t *testing.T) {
 		if strings.Contains(all, "TEMP B-TREE") && len(tc.f.IDs) == 0 || strings.Contains(all, "SCAN o\n") || strings.HasSuffix(all, "SCAN o") || !strings.Contains(plan[0], tc.index) {
 			t.Errorf("%s: plan does not use %s without sorting:\n%s", tc.name, tc.index, all)
 		}
+	}
+}
+
+// TestMigrateFromV1 opens a database written with schema version 1 (before
+// id hashes) and checks that its objects are still found by id.
+func TestMigrateFromV1(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", dsn(filepath.Join(dir, FileName), true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range []string{
+		`CREATE TABLE schema_version (version INTEGER NOT NULL)`,
+		`INSERT INTO schema_version VALUES (1)`,
+		migrations[0].sql,
+		`INSERT INTO api_roots VALUES ('hub', 'Kizuna hub', '', 104857600)`,
+		`INSERT INTO collections (key, id, api_root, title, description, alias, read_orgs, write_orgs) VALUES (1, '` + store.DefaultCollectionID + `', 'hub', 'Shared intelligence', '', '', '["*"]', '["*"]')`,
+		`INSERT INTO objects VALUES (1000, 1, 'tool--1', 'tool', 1577836800000000, '2020-01-01T00:00:00Z', '2.1', 1, '', '', 0, '', '', '{"type":"tool","id":"tool--1"}')`,
+		`UPDATE clock SET last = 1000`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	db.Close()
+	s, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatalf("Open of a version 1 database: %v", err)
+	}
+	defer s.Close()
+	all := sharing.Access{Clauses: []sharing.Clause{{}}}
+	p, err := s.Query(ctx, store.Filter{Collection: store.DefaultCollectionID, Access: all, IDs: []string{"tool--1"}})
+	if err != nil || len(p.Entries) != 1 || string(p.Entries[0].Raw) != `{"type":"tool","id":"tool--1"}` {
+		t.Fatalf("migrated object by id: %+v, %v", p, err)
+	}
+	// Different content under the migrated id and version is a conflict.
+	o, _ := stix.Parse([]byte(`{"type":"tool","id":"tool--1","modified":"2020-01-01T00:00:00Z"}`))
+	res, err := s.Add(ctx, store.DefaultCollectionID, []store.Record{{Object: o, Label: sharing.Label{TLP: 1}}}, "")
+	if err != nil || !errors.Is(res[0].Err, errkind.Conflict) {
+		t.Errorf("conflicting copy of a migrated version: %+v, %v", res, err)
 	}
 }
