@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,6 +53,9 @@ server gracefully.`,
 			}
 			if (tlsCert == "") != (tlsKey == "") {
 				return usage("serve: give both --tls-cert and --tls-key, or neither")
+			}
+			if dataDir == "" {
+				dataDir = os.Getenv("KIZUNA_DATA")
 			}
 			st, err := openData(ctx, dataDir)
 			if err != nil {

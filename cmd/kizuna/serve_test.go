@@ -98,7 +98,8 @@ func TestServeInsecureLoopback(t *testing.T) {
 
 func TestServeTLSByDefault(t *testing.T) {
 	dir := t.TempDir()
-	url, stop := startServe(t, "--data", dir, "--listen", "127.0.0.1:0")
+	t.Setenv("KIZUNA_DATA", dir) // the data directory from the environment
+	url, stop := startServe(t, "--listen", "127.0.0.1:0")
 	defer stop()
 	if !strings.HasPrefix(url, "https://") {
 		t.Fatalf("URL %s is not https", url)

@@ -39,7 +39,7 @@ type whoamiResponse struct {
 	HubAnalyst bool   `json:"hub_analyst"`
 	// Visible lists the TLP levels the caller may see regardless of who
 	// produced the object.
-	Visible []string `json:"visible_to_all_of_your_kind"`
+	Visible []string `json:"tlp_levels"`
 }
 
 // whoami serves GET /api/v1/whoami: who the token belongs to.
