@@ -592,7 +592,7 @@ func (c *checker) checkIDs(coll *collection) {
 	sample(none)
 	sample(none)
 	for range c.p.perID {
-		if o := pick(c.rng, c.world.objects); o.coll != coll && c.byVerAny(coll, o.id) == nil {
+		if o := pick(c.rng, c.world.objects); o.coll != coll && c.objectIn(coll, o.id) == nil {
 			ids = append(ids, o.id)
 		}
 	}
@@ -649,10 +649,6 @@ func (c *checker) checkIDs(coll *collection) {
 			c.compare("GET objects/"+id+"/versions/ of "+coll.title, got, want)
 		}
 	}
-}
-
-func (c *checker) byVerAny(coll *collection, id string) *object {
-	return c.objectIn(coll, id)
 }
 
 // objectIn returns the object with this id stored in coll, or nil.

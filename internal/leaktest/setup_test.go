@@ -90,7 +90,7 @@ func newEnv(t *testing.T, p params) *env {
 		base:   time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
 	}
 	e := &env{world: w, dir: dir, st: st, p: p}
-	e.seedDirectory(t, ctx)
+	e.seedDirectory(ctx, t)
 
 	srv, err := server.New(server.Config{
 		Listen: "127.0.0.1:0", InsecureHTTP: true, DataDir: dir,
@@ -121,7 +121,7 @@ func newEnv(t *testing.T, p params) *env {
 // seedDirectory creates 12 organisations: the hub (analysts, a hub admin,
 // an org-admin and a plain member) and eleven of the other types, two of
 // them publishing anonymously, each with an org-admin and members.
-func (e *env) seedDirectory(t *testing.T, ctx context.Context) {
+func (e *env) seedDirectory(ctx context.Context, t *testing.T) {
 	t.Helper()
 	w := e.world
 	now := time.Now().UTC()
