@@ -37,9 +37,8 @@ func Canonical(v []byte) ([]byte, error) {
 
 // Hash returns the SHA-256 digest of the object's canonical JSON form
 // (RFC 8785), so that equal objects hash equally whatever their formatting
-// or member order. Should Raw not be canonicalizable (for instance
-// duplicate member names, which Parse tolerates), the digest of Raw itself
-// is returned.
+// or member order. Should Raw not be canonicalizable (an Object built by
+// hand rather than by Parse), the digest of Raw itself is returned.
 func Hash(o *Object) [32]byte {
 	c, err := Canonical(o.Raw)
 	if err != nil {

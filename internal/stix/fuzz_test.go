@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -122,6 +123,9 @@ func checkDecodeAgrees(t *testing.T, data []byte) {
 	t.Helper()
 	wantM, wantRaw, wantOK := referenceDecode(data)
 	m, raw, err := decodeObject(data)
+	if err != nil && wantOK && strings.Contains(err.Error(), "duplicate property name") {
+		return // encoding/json keeps the last duplicate; Parse rejects them
+	}
 	if (err == nil) != wantOK {
 		t.Fatalf("decodeObject err=%v, encoding/json ok=%v on %q", err, wantOK, data)
 	}

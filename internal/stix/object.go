@@ -45,8 +45,9 @@ func (o *Object) Version() string {
 }
 
 // Parse decodes one STIX object from JSON. It checks only that the input is
-// a JSON object with string "type" and "id" properties; Validate does the
-// rest. The returned Object's Raw is a compacted copy of data.
+// a JSON object without duplicate member names (at any depth) and with
+// string "type" and "id" properties; Validate does the rest. The returned
+// Object's Raw is a compacted copy of data.
 func Parse(data []byte) (*Object, error) {
 	props, compact, err := decodeObject(data)
 	if err != nil {

@@ -329,3 +329,15 @@ func TestReadInput(t *testing.T) {
 		})
 	}
 }
+
+func TestParseRejectsDuplicateNames(t *testing.T) {
+	for _, in := range []string{
+		`{"type":"indicator","id":"indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","type":"malware"}`,
+		`{"type":"x-a","id":"x-a--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","object_marking_refs":["a"],"object_marking_refs":["b"]}`,
+		`{"type":"x-a","id":"x-a--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f","ext":{"k":1,"k":2}}`,
+	} {
+		if _, err := Parse([]byte(in)); err == nil || !strings.Contains(err.Error(), "duplicate property name") {
+			t.Errorf("Parse(%s) = %v, want a duplicate-name error", in, err)
+		}
+	}
+}
