@@ -15,7 +15,6 @@ import (
 	kizuna "github.com/kizuna-cti/kizuna"
 	"github.com/kizuna-cti/kizuna/internal/demo"
 	"github.com/kizuna-cti/kizuna/internal/server"
-	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
 )
@@ -49,7 +48,10 @@ directory and issues new tokens.`,
 			}
 			defer st.Close()
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			policy := sharing.NewPolicy(sharing.TLPNone)
+			policy, err := policyFor(cmd)
+			if err != nil {
+				return err
+			}
 			data, err := fs.Sub(kizuna.DemoData, "testdata/demo")
 			if err != nil {
 				return fmt.Errorf("demo: shipped data: %w", err)

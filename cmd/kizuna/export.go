@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
-	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
 )
@@ -73,7 +72,20 @@ their recipients with --org/--user.`,
 			if err != nil {
 				return fmt.Errorf("export: %w", err)
 			}
-			f.Access = sharing.NewPolicy(sharing.TLPNone).Access(pr)
+			policy, err := policyFor(cmd)
+			if err != nil {
+				return err
+			}
+			coll, err := st.Collection(ctx, store.DefaultAPIRoot, collection)
+			if err != nil {
+				return fmt.Errorf("export: collection %q: %w", collection, err)
+			}
+			// The same collection right as over TAXII: a principal that may
+			// not read the collection learns nothing of it.
+			if !policy.CanRead(pr, coll.ReadOrgs) {
+				return fmt.Errorf("export: collection %q: %w", collection, errkind.NotFound)
+			}
+			f.Access = policy.Access(pr)
 			if _, err := writeBundle(ctx, st, f, cmd.OutOrStdout()); err != nil {
 				return fmt.Errorf("export: %w", err)
 			}

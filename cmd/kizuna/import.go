@@ -74,7 +74,11 @@ refused, 2 other errors.`,
 				return fmt.Errorf("import: %w", err)
 			}
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-			p := &ingest.Pipeline{Store: st, Policy: sharing.NewPolicy(sharing.TLPNone), Log: log, HubOrgID: hubOrgID(ctx, st)}
+			policy, err := policyFor(cmd)
+			if err != nil {
+				return err
+			}
+			p := &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st)}
 			sub := ingest.Submission{Collection: collection, Principal: pr, Anonymous: anon, DefaultTLP: level}
 			rep := newProgressReporter(stderr, totalSize(srcs))
 			prog, err := p.Import(ctx, sub, srcs, ingest.ImportOptions{

@@ -13,6 +13,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kizuna-cti/kizuna/internal/sharing"
 )
 
 func main() {
@@ -52,6 +54,30 @@ type exitError struct {
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit %d: %s", e.code, e.msg) }
 
+// envOr returns the environment variable's value, or def when unset.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// policyFor returns the sharing policy configured for this invocation
+// (--default-tlp, else KIZUNA_DEFAULT_TLP, else TLP:AMBER). Every command
+// that reads or writes objects takes its policy from here, so the CLI and
+// the server apply the same rules.
+func policyFor(cmd *cobra.Command) (*sharing.Policy, error) {
+	v, err := cmd.Flags().GetString("default-tlp")
+	if err != nil {
+		return nil, err
+	}
+	t, err := sharing.ParseTLP(v)
+	if err != nil {
+		return nil, &exitError{code: 2, msg: "--default-tlp: " + err.Error()}
+	}
+	return sharing.NewPolicy(t), nil
+}
+
 // newRootCmd lists every subcommand explicitly.
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -60,6 +86,8 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().String("default-tlp", envOr("KIZUNA_DEFAULT_TLP", "amber"),
+		"TLP level applied to objects without a TLP marking (env KIZUNA_DEFAULT_TLP): clear, green, amber, amber+strict or red")
 	root.AddCommand(
 		newServeCmd(),
 		newDemoCmd(),

@@ -136,7 +136,11 @@ func runSharePreview(cmd *cobra.Command, o previewOptions, file string) error {
 	}); err != nil {
 		return failure("share preview: %s: %v", file, err)
 	}
-	entries, err := preview(ctx, st, sharing.NewPolicy(sharing.TLPNone), pr, org.Anonymous || o.anonymous, def, raws)
+	policy, err := policyFor(cmd)
+	if err != nil {
+		return err
+	}
+	entries, err := preview(ctx, st, policy, pr, org.Anonymous || o.anonymous, def, raws)
 	if err != nil {
 		return failure("share preview: %v", err)
 	}
