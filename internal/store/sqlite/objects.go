@@ -75,12 +75,12 @@ func (s *Store) Add(ctx context.Context, collection string, recs []store.Record,
 		return nil, fmt.Errorf("adding to collection %s: reading clock: %w", collection, err)
 	}
 	ins, err := tx.PrepareContext(ctx, `INSERT INTO objects (date_added, coll, id, idh, type, version, vtext, spec, tlp, producer_org, producer_user, anonymous, dist_orgs, dist_users, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (coll, idh, version) DO NOTHING`)
 	if err != nil {
 		return nil, fmt.Errorf("adding to collection %s: %w", collection, err)
 	}
 	defer ins.Close()
-	sel, err := tx.PrepareContext(ctx, `SELECT date_added, raw FROM objects WHERE coll = ? AND idh = ? AND version = ? AND id = ?`)
+	sel, err := tx.PrepareContext(ctx, `SELECT date_added, id, raw FROM objects WHERE coll = ? AND idh = ? AND version = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("adding to collection %s: %w", collection, err)
 	}
@@ -135,31 +135,38 @@ func (s *Store) Add(ctx context.Context, collection string, recs []store.Record,
 			version = next
 			res.Version = time.UnixMicro(next).UTC().Format(versionFormat)
 		}
-		if vtext != "" {
-			// An identical copy is a success; a different one a conflict.
-			var da int64
-			var raw []byte
-			err := sel.QueryRowContext(ctx, key, idh, version, o.ID).Scan(&da, &raw)
-			if err == nil {
-				if !bytes.Equal(raw, o.Raw) {
-					res.Err = fmt.Errorf("%w: %s: version %s already stored with different content", errkind.Conflict, o.ID, vtext)
-					continue
-				}
-				res.DateAdded = fromMicro(da)
-				continue
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
-				return nil, fmt.Errorf("adding %s (version %s) to collection %s: reading stored version: %w", o.ID, vtext, collection, err)
-			}
-		}
 		l := rec.Label
-		if _, err := ins.ExecContext(ctx, next, key, o.ID, idh, o.Type, version, vtext, o.SpecVersion, int64(l.TLP),
-			l.ProducerOrg, l.ProducerUser, l.Anonymous, encodeList(l.Orgs), encodeList(l.Users), []byte(o.Raw)); err != nil {
+		r, err := ins.ExecContext(ctx, next, key, o.ID, idh, o.Type, version, vtext, o.SpecVersion, int64(l.TLP),
+			l.ProducerOrg, l.ProducerUser, l.Anonymous, encodeList(l.Orgs), encodeList(l.Users), []byte(o.Raw))
+		if err != nil {
 			return nil, fmt.Errorf("adding %s (version %s) to collection %s: %w", o.ID, vtext, collection, err)
 		}
-		last = next
-		res.DateAdded = fromMicro(next)
-		specs[o.SpecVersion] = true
+		n, err := r.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("adding %s to collection %s: %w", o.ID, collection, err)
+		}
+		if n == 1 {
+			last = next
+			res.DateAdded = fromMicro(next)
+			specs[o.SpecVersion] = true
+			continue
+		}
+		// This version exists: an identical copy is a success, a
+		// different one a conflict.
+		var da int64
+		var storedID string
+		var raw []byte
+		if err := sel.QueryRowContext(ctx, key, idh, version).Scan(&da, &storedID, &raw); err != nil {
+			return nil, fmt.Errorf("adding %s (version %s) to collection %s: reading stored version: %w", o.ID, vtext, collection, err)
+		}
+		switch {
+		case storedID != o.ID:
+			res.Err = fmt.Errorf("%w: %s: version %s: id hash collides with stored %s", errkind.Conflict, o.ID, vtext, storedID)
+		case !bytes.Equal(raw, o.Raw):
+			res.Err = fmt.Errorf("%w: %s: version %s already stored with different content", errkind.Conflict, o.ID, vtext)
+		default:
+			res.DateAdded = fromMicro(da)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE clock SET last = ?`, last); err != nil {
 		return nil, fmt.Errorf("adding to collection %s: updating clock: %w", collection, err)
