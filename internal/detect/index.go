@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -108,7 +109,47 @@ func (e *entry) valid(t int64) bool {
 	return (e.from == 0 || e.from <= t) && (e.until == 0 || t < e.until)
 }
 
-type postings = []*entry
+// postings lists the entries of one key. Most keys have a single entry,
+// kept inline so that it costs no allocation.
+type postings struct {
+	one  *entry
+	more []*entry
+}
+
+func (ps postings) len() int {
+	if ps.one == nil {
+		return 0
+	}
+	return 1 + len(ps.more)
+}
+
+func (ps postings) contains(e *entry) bool {
+	return ps.one == e || slices.Contains(ps.more, e)
+}
+
+func (ps postings) with(e *entry) postings {
+	if ps.one == nil {
+		return postings{one: e}
+	}
+	if ps.contains(e) {
+		return ps
+	}
+	ps.more = append(ps.more, e)
+	return ps
+}
+
+func (ps postings) without(e *entry) postings {
+	if ps.one == e {
+		if len(ps.more) == 0 {
+			return postings{}
+		}
+		return postings{one: ps.more[0], more: slices.Clone(ps.more[1:])}
+	}
+	if i := slices.Index(ps.more, e); i >= 0 {
+		ps.more = slices.Delete(slices.Clone(ps.more), i, i+1)
+	}
+	return ps
+}
 
 // Options configure an Index.
 type Options struct {
@@ -138,7 +179,7 @@ type Index struct {
 	pfx    [3]*bart.Table[postings]   // by telemetry.Role
 	npfx   [3]int
 	suffix map[string]postings
-	always postings
+	always []*entry
 }
 
 // New returns an empty index.
@@ -219,30 +260,82 @@ func (x *Index) Add(ind Indicator) error {
 	return nil
 }
 
-// AddBatch adds many indicators, parsing them before taking the lock and
-// inserting them in chunks, so that concurrent matching is never held up
-// for long. It returns the errors of the indicators it skipped.
+// AddBatch adds many indicators: their patterns are parsed in parallel
+// (GOMAXPROCS workers) before the lock is taken, and they are inserted in
+// chunks, so that concurrent matching is never held up for long. Into an
+// empty index the tables are allocated at the size the batch needs. It
+// returns the errors of the indicators it skipped.
 func (x *Index) AddBatch(inds []Indicator) []error {
 	const chunk = 4096
+	workers := max(1, runtime.GOMAXPROCS(0))
 	var errs []error
-	ps := make([]prepared, 0, min(chunk, len(inds)))
-	for start := 0; start < len(inds); start += chunk {
-		ps = ps[:0]
-		for _, ind := range inds[start:min(start+chunk, len(inds))] {
-			p, err := prepare(ind)
-			if err != nil {
-				errs = append(errs, err)
-				continue
+	ps := make([]prepared, min(chunk*workers, len(inds)))
+	es := make([]error, len(ps))
+	for start := 0; start < len(inds); start += len(ps) {
+		batch := inds[start:min(start+len(ps), len(inds))]
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < len(batch); i += workers {
+					ps[i], es[i] = prepare(batch[i])
+				}
+			})
+		}
+		wg.Wait()
+		if start == 0 && len(inds) > len(ps) {
+			x.presize(ps[:len(batch)], len(inds))
+		}
+		for i := range batch {
+			if es[i] != nil {
+				errs = append(errs, es[i])
 			}
-			ps = append(ps, p)
 		}
-		x.mu.Lock()
-		for _, p := range ps {
-			x.addLocked(p)
+		for c := 0; c < len(batch); c += chunk {
+			x.mu.Lock()
+			for i := c; i < min(c+chunk, len(batch)); i++ {
+				if es[i] == nil {
+					x.addLocked(ps[i])
+				}
+			}
+			x.mu.Unlock()
 		}
-		x.mu.Unlock()
+		clear(ps)
 	}
 	return errs
+}
+
+// presize allocates the tables of an empty index for total indicators,
+// extrapolating the keys of a sample.
+func (x *Index) presize(sample []prepared, total int) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.byID) > 0 || len(sample) == 0 {
+		return
+	}
+	var exact [telemetry.NumKinds]int
+	var ip [3]int
+	suffix := 0
+	for _, p := range sample {
+		for _, k := range p.c.keys {
+			switch k.slot {
+			case slotExact:
+				exact[k.kind]++
+			case slotIP:
+				ip[k.role]++
+			case slotSuffix:
+				suffix++
+			}
+		}
+	}
+	scale := func(n int) int { return n * total / len(sample) * 11 / 10 }
+	x.byID = make(map[string]*entry, total)
+	for k, n := range exact {
+		x.exact[k] = make(map[string]postings, scale(n))
+	}
+	for r, n := range ip {
+		x.ip[r] = make(map[netip.Addr]postings, scale(n))
+	}
+	x.suffix = make(map[string]postings, scale(suffix))
 }
 
 func (x *Index) addLocked(p prepared) {
@@ -291,7 +384,9 @@ func (x *Index) removeLocked(e *entry) {
 	}
 	c := compile(p)
 	if !c.atomic && len(c.keys) == 0 {
-		x.always = without(x.always, e)
+		if i := slices.Index(x.always, e); i >= 0 {
+			x.always = slices.Delete(slices.Clone(x.always), i, i+1)
+		}
 		return
 	}
 	for _, k := range c.keys {
@@ -299,43 +394,23 @@ func (x *Index) removeLocked(e *entry) {
 	}
 }
 
-func without(ps postings, e *entry) postings {
-	i := slices.Index(ps, e)
-	if i < 0 {
-		return ps
-	}
-	// copy, so that a slice handed out earlier is never changed
-	out := make(postings, 0, len(ps)-1)
-	out = append(out, ps[:i]...)
-	return append(out, ps[i+1:]...)
-}
-
 func (x *Index) insertLocked(k key, e *entry) {
 	switch k.slot {
 	case slotExact:
 		m := x.exact[k.kind]
-		if ps := m[k.s]; !slices.Contains(ps, e) {
-			m[k.s] = append(ps, e)
-		}
+		m[k.s] = m[k.s].with(e)
 	case slotIP:
 		m := x.ip[k.role]
-		if ps := m[k.addr]; !slices.Contains(ps, e) {
-			m[k.addr] = append(ps, e)
-		}
+		m[k.addr] = m[k.addr].with(e)
 	case slotPrefix:
 		x.pfx[k.role].Modify(k.pfx, func(ps postings, ok bool) (postings, bool) {
 			if !ok {
 				x.npfx[k.role]++
 			}
-			if slices.Contains(ps, e) {
-				return ps, false
-			}
-			return append(ps, e), false
+			return ps.with(e), false
 		})
 	case slotSuffix:
-		if ps := x.suffix[k.s]; !slices.Contains(ps, e) {
-			x.suffix[k.s] = append(ps, e)
-		}
+		x.suffix[k.s] = x.suffix[k.s].with(e)
 	}
 }
 
@@ -343,14 +418,14 @@ func (x *Index) deleteLocked(k key, e *entry) {
 	switch k.slot {
 	case slotExact:
 		m := x.exact[k.kind]
-		if ps := without(m[k.s], e); len(ps) == 0 {
+		if ps := m[k.s].without(e); ps.len() == 0 {
 			delete(m, k.s)
 		} else {
 			m[k.s] = ps
 		}
 	case slotIP:
 		m := x.ip[k.role]
-		if ps := without(m[k.addr], e); len(ps) == 0 {
+		if ps := m[k.addr].without(e); ps.len() == 0 {
 			delete(m, k.addr)
 		} else {
 			m[k.addr] = ps
@@ -358,17 +433,17 @@ func (x *Index) deleteLocked(k key, e *entry) {
 	case slotPrefix:
 		x.pfx[k.role].Modify(k.pfx, func(ps postings, ok bool) (postings, bool) {
 			if !ok {
-				return nil, true
+				return postings{}, true
 			}
-			ps = without(ps, e)
-			if len(ps) == 0 {
+			ps = ps.without(e)
+			if ps.len() == 0 {
 				x.npfx[k.role]--
-				return nil, true
+				return postings{}, true
 			}
 			return ps, false
 		})
 	case slotSuffix:
-		if ps := without(x.suffix[k.s], e); len(ps) == 0 {
+		if ps := x.suffix[k.s].without(e); ps.len() == 0 {
 			delete(x.suffix, k.s)
 		} else {
 			x.suffix[k.s] = ps

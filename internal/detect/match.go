@@ -61,25 +61,28 @@ type matcher struct {
 }
 
 func (m *matcher) add(ps postings, o *telemetry.Observable) {
-	for _, e := range ps {
-		if !e.valid(m.t) {
-			continue
-		}
-		if e.p != nil {
-			m.candidate(e, o)
-			continue
-		}
-		dup := false
-		for i := range m.hits {
-			if m.hits[i].IndicatorID == e.id {
-				dup = true
-				break
-			}
-		}
-		if !dup {
-			m.hits = append(m.hits, Hit{IndicatorID: e.id, Pattern: e.pattern, Kind: o.Kind, Field: o.Field, Value: o.Value})
+	if ps.one != nil {
+		m.addEntry(ps.one, o)
+	}
+	for _, e := range ps.more {
+		m.addEntry(e, o)
+	}
+}
+
+func (m *matcher) addEntry(e *entry, o *telemetry.Observable) {
+	if !e.valid(m.t) {
+		return
+	}
+	if e.p != nil {
+		m.candidate(e, o)
+		return
+	}
+	for i := range m.hits {
+		if m.hits[i].IndicatorID == e.id {
+			return
 		}
 	}
+	m.hits = append(m.hits, Hit{IndicatorID: e.id, Pattern: e.pattern, Kind: o.Kind, Field: o.Field, Value: o.Value})
 }
 
 func (m *matcher) candidate(e *entry, o *telemetry.Observable) {

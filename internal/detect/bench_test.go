@@ -1,0 +1,127 @@
+package detect
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/kizuna-cti/kizuna/internal/detect/telemetry"
+)
+
+var maltrailOnce struct {
+	sync.Once
+	inds []Indicator
+}
+
+func loadMaltrail(b *testing.B) []Indicator {
+	data := sharedData(b)
+	maltrailOnce.Do(func() {
+		maltrailOnce.inds, _ = maltrailIndicators(b, filepath.Join(data, "ioc", "maltrail.tar.gz"))
+		maltrailOnce.inds = append(maltrailOnce.inds, ipsumIndicators(b, filepath.Join(data, "ioc", "ipsum", "ipsum.txt"))...)
+	})
+	return maltrailOnce.inds
+}
+
+// BenchmarkBuildMaltrail builds the index of the Maltrail trails and IPsum
+// (1.88M indicators, patterns parsed and compiled).
+func BenchmarkBuildMaltrail(b *testing.B) {
+	inds := loadMaltrail(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		x := New(Options{})
+		x.AddBatch(inds)
+	}
+	b.ReportMetric(float64(len(inds))*float64(b.N)/b.Elapsed().Seconds(), "indicators/s")
+}
+
+// BenchmarkMatchTrickbot matches the Trickbot Zeek events (conn, dns,
+// http, ssl, files, x509) against the Maltrail and IPsum index.
+func BenchmarkMatchTrickbot(b *testing.B) {
+	inds := loadMaltrail(b)
+	x := New(Options{})
+	x.AddBatch(inds)
+	var evs []*telemetry.Event
+	obsCount := 0
+	for _, name := range []string{"conn", "dns", "http", "ssl", "files", "x509"} {
+		path := filepath.Join(sharedData(b), "telemetry", "trickbot-zeek", "zeek", name+".log")
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r, err := telemetry.Open(f, path, telemetry.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for {
+			ev, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, ev)
+			obsCount += len(ev.Observables)
+		}
+		f.Close()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		x.Match(evs[n%len(evs)])
+		n++
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(obsCount)/float64(len(evs)), "observables/event")
+}
+
+// BenchmarkLookupAtomic measures single atomic lookups (one observable
+// per event) against the Maltrail and IPsum index: misses, exact hits and
+// subdomain-rule hits.
+func BenchmarkLookupAtomic(b *testing.B) {
+	inds := loadMaltrail(b)
+	x := New(Options{})
+	x.AddBatch(inds)
+	cases := []struct {
+		name string
+		ev   *telemetry.Event
+	}{
+		{"ipv4-miss", event(t0, obs(telemetry.KindIPv4, "10.1.2.3"))},
+		{"ipv4-hit", event(t0, obs(telemetry.KindIPv4, "190.145.74.84"))},
+		{"domain-miss", event(t0, obs(telemetry.KindDomain, "www.example.org"))},
+		{"domain-subdomain-hit", event(t0, obs(telemetry.KindDomain, "www.myexternalip.com"))},
+		{"url-miss", event(t0, obs(telemetry.KindURL, "http://www.example.org/index.html"))},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				x.Match(c.ev)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkBuild1M builds an index of one million synthetic atomic
+// indicators (IPv4 addresses and domain names).
+func BenchmarkBuild1M(b *testing.B) {
+	inds := make([]Indicator, 1_000_000)
+	for i := range inds {
+		p := fmt.Sprintf("[domain-name:value = 'd%d.example']", i)
+		if i%2 == 0 {
+			p = fmt.Sprintf("[ipv4-addr:value = '10.%d.%d.%d']", i>>16&255, i>>8&255, i&255)
+		}
+		inds[i] = Indicator{ID: fmt.Sprintf("indicator--%d", i), Modified: "2026-01-01T00:00:00Z", Pattern: p}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		x := New(Options{})
+		x.AddBatch(inds)
+	}
+	b.ReportMetric(float64(len(inds))*float64(b.N)/b.Elapsed().Seconds(), "indicators/s")
+}
