@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -287,4 +288,51 @@ func testAccessProperty(t *testing.T, s store.Store) {
 		t.Fatal("property test never expected any result: generator broken")
 	}
 	t.Logf("checked %d expected entries over %d stored versions", checked, len(rows))
+
+	// Delete removes exactly the versions the model matches.
+	deleted := 0
+	for iter := range 60 {
+		f := store.Filter{Access: randomAccess(r), IDs: []string{idList[r.IntN(len(idList))]}}
+		if iter%7 == 0 {
+			f.Access = everyone
+		}
+		if r.IntN(4) > 0 {
+			f.Collection = colls[r.IntN(2)]
+		}
+		f.Versions = versionChoices[r.IntN(len(versionChoices))]
+		if r.IntN(5) == 0 {
+			f.SpecVersions = []string{"2.0"}
+		}
+		want := modelQuery(rows, f)
+		n, err := s.Delete(context.Background(), f)
+		if err != nil {
+			t.Fatalf("seed %d delete %d: Delete(%s): %v", seed, iter, mustJSON(f), err)
+		}
+		if n != len(want) {
+			t.Fatalf("seed %d delete %d: Delete(%s) removed %d versions, model says %d", seed, iter, mustJSON(f), n, len(want))
+		}
+		gone := map[string]bool{}
+		for _, w := range want {
+			gone[w.coll+" "+w.id+" "+w.vstring] = true
+		}
+		rows = slices.DeleteFunc(rows, func(rw row) bool { return gone[rw.coll+" "+rw.id+" "+rw.vstring] })
+		deleted += n
+		// What is left is exactly what the model keeps.
+		for _, coll := range colls {
+			all := store.Filter{Collection: coll, Access: everyone, Versions: []string{"all"}}
+			var g, w []string
+			for _, e := range collect(t, s, all, true) {
+				g = append(g, e.ID+"@"+e.Version)
+			}
+			for _, rw := range modelQuery(rows, all) {
+				w = append(w, rw.id+"@"+rw.vstring)
+			}
+			if !slices.Equal(g, w) {
+				t.Fatalf("seed %d delete %d: after Delete(%s), collection %s holds\n  %v\nwant\n  %v", seed, iter, mustJSON(f), coll, g, w)
+			}
+		}
+	}
+	if deleted == 0 {
+		t.Error("no Delete removed anything: generator broken")
+	}
 }
