@@ -307,8 +307,9 @@ func fillIDHashes(ctx context.Context, tx *sql.Tx) error {
 	return nil
 }
 
-// SchemaVersion is the schema version this code writes.
-var SchemaVersion = len(migrations)
+// SchemaVersion is the schema version this code writes: the number of
+// migrations.
+const SchemaVersion = 3
 
 func (s *Store) migrate(ctx context.Context) error {
 	tx, err := s.w.BeginTx(ctx, nil)

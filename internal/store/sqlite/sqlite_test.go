@@ -88,6 +88,12 @@ func TestOpenDefaults(t *testing.T) {
 	}
 }
 
+func TestSchemaVersionConstant(t *testing.T) {
+	if SchemaVersion != len(migrations) {
+		t.Errorf("SchemaVersion = %d but there are %d migrations", SchemaVersion, len(migrations))
+	}
+}
+
 func TestNewerSchemaRefused(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
