@@ -173,6 +173,8 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"page", store.Filter{Collection: store.DefaultCollectionID, Access: acc, Limit: 1000, Next: encodeCursor(12345)}, "objects_coll"},
 		{"indicators added after", store.Filter{Collection: store.DefaultCollectionID, Access: acc, Types: []string{"indicator"}, AddedAfter: time.Unix(1e9, 0), Limit: 100}, "objects_type"},
+		{"two types added after", store.Filter{Collection: store.DefaultCollectionID, Access: acc, Types: []string{"indicator", "malware"}, AddedAfter: time.Unix(1e9, 0), Limit: 100}, "objects_"},
+		{"export", store.Filter{Access: acc, Limit: 1000, Next: encodeCursor(12345)}, "SEARCH o USING INTEGER PRIMARY KEY"},
 		{"one object", store.Filter{Collection: store.DefaultCollectionID, Access: acc, IDs: []string{"indicator--1"}, Versions: []string{"all"}}, "objects_idh"},
 		{"one object, last", store.Filter{Collection: store.DefaultCollectionID, Access: acc, IDs: []string{"indicator--1"}}, "objects_idh"},
 		{"one object in every collection", store.Filter{Access: acc, IDs: []string{"indicator--1", "indicator--2"}}, "objects_idh"},
