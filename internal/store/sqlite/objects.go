@@ -495,7 +495,8 @@ func (s *Store) page(ctx context.Context, f store.Filter, withRaw bool) (store.P
 	return p, nil
 }
 
-// Delete removes the visible versions of f.IDs[0] matched by f.
+// Delete removes the visible versions of f.IDs[0] matched by f (Versions
+// defaults to "last", as everywhere; Limit and Next are ignored).
 func (s *Store) Delete(ctx context.Context, f store.Filter) (int, error) {
 	if len(f.IDs) == 0 || f.IDs[0] == "" {
 		return 0, fmt.Errorf("%w: delete: no object id", errkind.Invalid)

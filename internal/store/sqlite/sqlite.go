@@ -18,6 +18,12 @@
 // as a new version. Versions are compared as microsecond timestamps: two
 // spellings of the same instant ("...00Z" and "...00.000Z") are the same
 // version.
+//
+// Versions are found through a unique index on (collection, 64-bit FNV-1a
+// hash of the id, version); the id itself is always compared too. Two
+// different ids of one collection with equal hashes and equal versions
+// (probability about n²/2⁶⁵) cannot both be stored: the second is refused
+// with errkind.Conflict naming the other id.
 package sqlite
 
 import (
