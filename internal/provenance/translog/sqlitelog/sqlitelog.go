@@ -8,6 +8,7 @@ package sqlitelog
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"fmt"
 	"net/url"
 	"strings"
@@ -23,11 +24,12 @@ import (
 const schema = `
 CREATE TABLE IF NOT EXISTS translog_records (
 	seq    INTEGER PRIMARY KEY,
+	ohash8 INTEGER NOT NULL, -- the object hash's first 8 bytes: a small index
 	ohash  BLOB NOT NULL,
 	entry  BLOB NOT NULL,
 	hashes BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS translog_records_ohash ON translog_records(ohash);
+CREATE INDEX IF NOT EXISTS translog_records_ohash8 ON translog_records(ohash8);
 CREATE TRIGGER IF NOT EXISTS translog_no_update BEFORE UPDATE ON translog_records
 BEGIN SELECT RAISE(ABORT, 'translog_records is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS translog_no_delete BEFORE DELETE ON translog_records
@@ -119,7 +121,7 @@ func (s *Store) Append(ctx context.Context, start int64, recs []translog.Record)
 		return fmt.Errorf("%w: log append at %d, log has %d records", errkind.Conflict, start, n)
 	}
 	var full *sql.Stmt
-	args := make([]any, 0, 4*rowsPerInsert)
+	args := make([]any, 0, 5*rowsPerInsert)
 	for len(recs) > 0 {
 		k := min(len(recs), rowsPerInsert)
 		args = args[:0]
@@ -137,7 +139,7 @@ func (s *Store) Append(ctx context.Context, start int64, recs []translog.Record)
 				hs = append(hs, h[:]...)
 			}
 			oh := r.Entry.ObjectHash
-			args = append(args, seq, oh[:], text, hs)
+			args = append(args, seq, prefix(oh), oh[:], text, hs)
 		}
 		query := insertSQL(k)
 		var stmt *sql.Stmt
@@ -164,14 +166,17 @@ func (s *Store) Append(ctx context.Context, start int64, recs []translog.Record)
 	return nil
 }
 
+// prefix returns the first 8 bytes of an object hash as an SQLite integer.
+func prefix(h [32]byte) int64 { return int64(binary.BigEndian.Uint64(h[:8])) }
+
 func insertSQL(rows int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO translog_records (seq, ohash, entry, hashes) VALUES `)
+	b.WriteString(`INSERT INTO translog_records (seq, ohash8, ohash, entry, hashes) VALUES `)
 	for i := range rows {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?,?,?,?)")
+		b.WriteString("(?,?,?,?,?)")
 	}
 	return b.String()
 }
@@ -260,7 +265,8 @@ func (s *Store) ReadEntries(ctx context.Context, start int64, n int) ([]translog
 
 // Find implements translog.Store.
 func (s *Store) Find(ctx context.Context, objectHash [32]byte) ([]int64, error) {
-	rs, err := s.db.QueryContext(ctx, `SELECT seq FROM translog_records WHERE ohash = ? ORDER BY seq`, objectHash[:])
+	rs, err := s.db.QueryContext(ctx, `SELECT seq FROM translog_records WHERE ohash8 = ? AND ohash = ? ORDER BY seq`,
+		prefix(objectHash), objectHash[:])
 	if err != nil {
 		return nil, fmt.Errorf("log find: %w", err)
 	}
