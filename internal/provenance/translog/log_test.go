@@ -289,7 +289,7 @@ func TestTreeHead(t *testing.T) {
 		{"wrong key", signed, other, provenance.ErrVerification},
 		{"tampered size", tampered, v, provenance.ErrVerification},
 		{"other log's head", otherSigned, v, provenance.ErrVerification},
-		{"truncated", signed[:len(signed)-10], v, nil},
+		{"truncated", signed[:len(signed)-10], v, errkind.Invalid},
 		{"empty", nil, v, errkind.Invalid},
 		{"unsigned", []byte(origin + "\n10\nAAAA\n\n"), v, errkind.Invalid},
 	} {
