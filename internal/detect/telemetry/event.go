@@ -196,7 +196,7 @@ func Normalize(kind Kind, value string) (string, bool) {
 		}
 		return a.Unmap().WithZone("").String(), true
 	case KindDomain:
-		v := lower(strings.TrimSuffix(value, "."))
+		v := lower(strings.TrimRight(value, "."))
 		return v, v != ""
 	case KindMD5, KindSHA1, KindSHA256, KindSHA512, KindX509SHA1, KindX509SHA256, KindJA3, KindJA3S:
 		if strings.IndexByte(value, ':') >= 0 {

@@ -112,7 +112,7 @@ func (j *jsonReader) Next() (*Event, error) {
 		case FormatZeekJSON:
 			msg = j.zeek(ev, rec)
 		case FormatEVE:
-			msg = eve(ev, rec)
+			msg = eve(ev, rec, &j.stats)
 		default:
 			msg = mapped(ev, j.mapping, func(f string) (any, bool) { return lookup(rec, f) })
 			ev.Type = j.mapping.Type
@@ -138,7 +138,7 @@ func (j *jsonReader) zeek(ev *Event, rec map[string]any) string {
 	if ts, ok := rec["ts"]; ok {
 		t, ok := parseTime(ts)
 		if !ok {
-			return fmt.Sprintf("field ts: invalid time %v", truncate(fmt.Sprint(ts)))
+			j.stats.BadTime++
 		}
 		ev.Time = t
 	}
@@ -173,12 +173,12 @@ func (j *jsonReader) zeek(ev *Event, rec map[string]any) string {
 }
 
 // eve reads the observables of a Suricata EVE record.
-func eve(ev *Event, rec map[string]any) string {
+func eve(ev *Event, rec map[string]any, st *Stats) string {
 	ev.Type, _ = rec["event_type"].(string)
 	if ts, ok := rec["timestamp"]; ok {
 		t, ok := parseTime(ts)
 		if !ok {
-			return fmt.Sprintf("field timestamp: invalid time %v", truncate(fmt.Sprint(ts)))
+			st.BadTime++
 		}
 		ev.Time = t
 	}

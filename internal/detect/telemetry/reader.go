@@ -80,6 +80,10 @@ type Stats struct {
 	Events int
 	// Malformed counts the lines skipped as malformed.
 	Malformed int
+	// BadTime counts the events returned whose timestamp could not be
+	// read (their Time is zero), such as the masked times of Zeek's test
+	// baselines.
+	BadTime int
 	// Errors holds the first Options.MaxErrors malformed lines.
 	Errors []LineError
 }
@@ -127,7 +131,7 @@ func Open(r io.Reader, name string, opts Options) (Reader, error) {
 	}
 	switch format {
 	case FormatZeekTSV:
-		return &zeekTSV{lines: lr, name: name}, nil
+		return &zeekTSV{lines: lr, name: name, path: zeekPathFromName(name)}, nil
 	case FormatZeekJSON:
 		return &jsonReader{lines: lr, name: name, format: format, zeekPath: zeekPathFromName(name)}, nil
 	case FormatEVE:
@@ -148,29 +152,34 @@ func Open(r io.Reader, name string, opts Options) (Reader, error) {
 	return nil, fmt.Errorf("%s: %w: unknown telemetry format %q", name, errkind.Invalid, format)
 }
 
-// detect guesses the format from the first non-blank line.
+// detect guesses the format from the first lines: a Zeek header among
+// the leading comment lines, a CEF header, or the keys of a JSON object.
 func detect(br *bufio.Reader, haveMapping bool) (Format, error) {
-	var first []byte
-	for n := 4096; ; n *= 4 {
-		buf, err := br.Peek(n)
-		if i := firstLineEnd(buf); i >= 0 || err != nil || n >= DefaultMaxLineBytes {
-			first = buf
-			if i >= 0 {
-				first = buf[:i]
-			}
-			break
+	buf, _ := br.Peek(64 << 10)
+	line, rest := []byte(nil), buf
+	for len(rest) > 0 {
+		var l []byte
+		l, rest, _ = bytes.Cut(rest, []byte("\n"))
+		l = bytes.TrimSpace(l)
+		if len(l) == 0 {
+			continue
 		}
+		if bytes.HasPrefix(l, []byte("#separator")) || bytes.HasPrefix(l, []byte("#fields")) ||
+			bytes.HasPrefix(l, []byte("#path")) {
+			return FormatZeekTSV, nil
+		}
+		if l[0] == '#' {
+			continue // a comment before the Zeek header (btest baselines have one)
+		}
+		line = l
+		break
 	}
-	// skip blank lines
-	for len(bytes.TrimSpace(first)) == 0 {
-		return FormatZeekTSV, nil // empty input: any reader yields nothing
-	}
-	line := bytes.TrimSpace(first)
 	switch {
-	case bytes.HasPrefix(line, []byte("#separator")) || bytes.HasPrefix(line, []byte("#fields")) ||
-		bytes.HasPrefix(line, []byte("#path")):
+	case len(line) == 0:
+		return FormatZeekTSV, nil // nothing but comments: any reader yields no events
+	case zeekCutHeader(line):
 		return FormatZeekTSV, nil
-	case bytes.HasPrefix(line, []byte("CEF:")) || bytes.Contains(line, []byte("CEF:0|")) || bytes.Contains(line, []byte("CEF:1|")):
+	case bytes.Contains(line, []byte("CEF:0|")) || bytes.Contains(line, []byte("CEF:1|")):
 		return FormatCEF, nil
 	case line[0] == '{':
 		var probe map[string]json.RawMessage
@@ -198,21 +207,6 @@ func detect(br *bufio.Reader, haveMapping bool) (Format, error) {
 	return "", fmt.Errorf("%w: unrecognised telemetry format (not Zeek, EVE or CEF; give a field mapping for CSV)", errkind.Invalid)
 }
 
-func firstLineEnd(b []byte) int {
-	// the first line that is not blank
-	start := 0
-	for {
-		i := bytes.IndexByte(b[start:], '\n')
-		if i < 0 {
-			return -1
-		}
-		if len(bytes.TrimSpace(b[start:start+i])) > 0 {
-			return start + i
-		}
-		start += i + 1
-	}
-}
-
 // lines reads bounded lines and keeps the counts.
 type lines struct {
 	r       *bufio.Reader
@@ -228,23 +222,14 @@ type lines struct {
 func (l *lines) next() ([]byte, error) {
 	for {
 		line, err := l.r.ReadSlice('\n')
-		if err == bufio.ErrBufferFull || (err == nil && len(line) > l.max+1) {
-			// accumulate until the end of the line, up to the limit
+		if err == bufio.ErrBufferFull {
+			// a line longer than the buffer: gather it, up to the limit
 			l.long = append(l.long[:0], line...)
 			for err == bufio.ErrBufferFull {
 				line, err = l.r.ReadSlice('\n')
-				if len(l.long) <= l.max {
+				if len(l.long) <= l.max+1 {
 					l.long = append(l.long, line...)
 				}
-			}
-			if len(l.long) > l.max+1 || (err != nil && len(l.long) > l.max) {
-				l.n++
-				l.stats.Lines++
-				l.malformed(l.n, fmt.Sprintf("line longer than %d bytes", l.max))
-				if err != nil {
-					return nil, l.eof(err)
-				}
-				continue
 			}
 			line = l.long
 		}
@@ -258,6 +243,10 @@ func (l *lines) next() ([]byte, error) {
 		l.stats.Lines++
 		line = bytes.TrimSuffix(line, []byte("\n"))
 		line = bytes.TrimSuffix(line, []byte("\r"))
+		if len(line) > l.max {
+			l.malformed(l.n, fmt.Sprintf("line longer than %d bytes", l.max))
+			continue
+		}
 		return line, nil
 	}
 }
@@ -293,4 +282,20 @@ func zeekPathFromName(name string) string {
 		return base[:i]
 	}
 	return ""
+}
+
+// zeekCutHeader reports whether line is the column-name line zeek-cut -c
+// style tools write instead of Zeek's headers: tab-separated names among
+// which ts, uid or id.orig_h.
+func zeekCutHeader(line []byte) bool {
+	if bytes.IndexByte(line, '\t') < 0 {
+		return false
+	}
+	for f := range bytes.SplitSeq(line, []byte{'\t'}) {
+		switch string(f) {
+		case "ts", "uid", "fuid", "id.orig_h":
+			return true
+		}
+	}
+	return false
 }

@@ -200,6 +200,14 @@ func (z *zeekTSV) Next() (*Event, error) {
 			z.header(line)
 			continue
 		}
+		if !z.haveHead && zeekCutHeader(line) {
+			// column names without Zeek's # headers (zeek-cut output)
+			if z.sep == nil {
+				z.header([]byte("#separator \\x09"))
+			}
+			z.header(append([]byte("#fields\t"), line...))
+			continue
+		}
 		ev, msg := z.record(line)
 		if msg != "" {
 			z.malformed(z.n, msg)
@@ -290,11 +298,11 @@ func (z *zeekTSV) record(line []byte) (*Event, string) {
 	ev := &Event{Source: z.name, Line: z.n, Type: z.path}
 	if z.tsCol >= 0 {
 		if c := string(z.cells[z.tsCol]); c != z.unset {
-			t, ok := parseEpoch(c)
-			if !ok {
-				return nil, fmt.Sprintf("field ts: invalid time %q", truncate(c))
+			if t, ok := parseEpoch(c); ok {
+				ev.Time = t
+			} else {
+				z.stats.BadTime++
 			}
-			ev.Time = t
 		}
 	}
 	for i := range z.cols {
