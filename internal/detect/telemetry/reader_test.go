@@ -271,9 +271,9 @@ func TestKindPaths(t *testing.T) {
 
 func TestNormalize(t *testing.T) {
 	for _, c := range []struct {
-		kind   Kind
+		kind    Kind
 		in, out string
-		ok     bool
+		ok      bool
 	}{
 		{KindIPv4, "::ffff:10.0.0.1", "10.0.0.1", true},
 		{KindIPv6, "2001:DB8:0:0::1", "2001:db8::1", true},
