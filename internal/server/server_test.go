@@ -450,3 +450,33 @@ func TestPublicFeedPaging(t *testing.T) {
 	}
 	wantStatus(t, f.get("", "/public/clear?limit=-1"), 400)
 }
+
+func TestShutdownDrainsSubmissions(t *testing.T) {
+	var slow *slowStore
+	f := newFixture(t, func(c *Config) {
+		slow = &slowStore{Store: c.Store, release: make(chan struct{})}
+		c.Store = slow
+		c.SubmitWait = 20 * time.Millisecond
+	})
+	r := f.post("alice", defColl, indicator(1, "2024-01-01T00:00:00.000Z", sharing.TLP2Green))
+	wantStatus(t, r, 202)
+	sid := r.json(t)["id"].(string)
+	done := make(chan error, 1)
+	go func() { done <- f.srv.Shutdown(context.Background()) }()
+	select {
+	case err := <-done:
+		t.Fatalf("shutdown returned (%v) before the queued submission ran", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	st, err := slow.Status(context.Background(), sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Successes) != 1 || len(st.Pendings) != 0 {
+		t.Errorf("after shutdown: %+v", st)
+	}
+}

@@ -90,12 +90,18 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request, p sharing.P
 		timer := time.NewTimer(h.cfg.SubmitWait)
 		defer timer.Stop()
 		select {
+		case <-h.quit:
+			h.abandon(st.ID, "not processed: the server is shutting down")
+			return fmt.Errorf("%w (status %s)", ErrBusy, st.ID)
+		default:
+		}
+		select {
 		case h.jobs <- j:
 		case <-timer.C:
-			h.abandon(st.ID, good, "not processed: the server was busy")
+			h.abandon(st.ID, "not processed: the server was busy")
 			return fmt.Errorf("%w (status %s)", ErrBusy, st.ID)
 		case <-ctx.Done():
-			h.abandon(st.ID, good, "not processed: the request was cancelled")
+			h.abandon(st.ID, "not processed: the request was cancelled")
 			return fmt.Errorf("queueing submission: %w", ctx.Err())
 		}
 		select {
@@ -142,11 +148,23 @@ func readEnvelope(body io.Reader, max int64) ([]json.RawMessage, error) {
 	return *env.Objects, nil
 }
 
-// worker runs queued submissions until the queue is closed.
+// worker runs queued submissions until Close, then drains the queue.
 func (h *Handler) worker() {
 	defer h.wg.Done()
-	for j := range h.jobs {
-		h.run(j)
+	for {
+		select {
+		case j := <-h.jobs:
+			h.run(j)
+		case <-h.quit:
+			for {
+				select {
+				case j := <-h.jobs:
+					h.run(j)
+				default:
+					return
+				}
+			}
+		}
 	}
 }
 
@@ -162,7 +180,7 @@ func (h *Handler) run(j job) {
 	res, err := h.cfg.Pipeline.Submit(h.ctx, j.sub, raws)
 	if err != nil {
 		h.log.Error("ingesting submission", "status", j.sub.StatusID, "collection", j.sub.Collection, "err", err)
-		h.abandon(j.sub.StatusID, nil, "not stored: internal error")
+		h.abandon(j.sub.StatusID, "not stored: internal error")
 		return
 	}
 	h.log.Info("submission ingested", "status", j.sub.StatusID, "collection", j.sub.Collection,
@@ -170,7 +188,7 @@ func (h *Handler) run(j job) {
 }
 
 // abandon marks the still-pending objects of a status as failed.
-func (h *Handler) abandon(statusID string, _ [][]byte, msg string) {
+func (h *Handler) abandon(statusID, msg string) {
 	ctx := h.ctx
 	if ctx.Err() != nil {
 		ctx = context.WithoutCancel(ctx)

@@ -71,6 +71,7 @@ type Handler struct {
 	log    *slog.Logger
 
 	jobs   chan job
+	quit   chan struct{} // closed by Close: workers drain the queue and stop
 	wg     sync.WaitGroup
 	ctx    context.Context // cancelled by Close after draining
 	cancel context.CancelFunc
@@ -115,7 +116,7 @@ func New(cfg Config) (*Handler, error) {
 		cfg.Title = "Kizuna threat-intelligence sharing hub"
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
-	h := &Handler{cfg: cfg, rights: cfg.Rights, log: cfg.Log, jobs: make(chan job, cfg.Queue)}
+	h := &Handler{cfg: cfg, rights: cfg.Rights, log: cfg.Log, jobs: make(chan job, cfg.Queue), quit: make(chan struct{})}
 	if h.rights == nil {
 		h.rights = PolicyRights{Policy: cfg.Policy}
 	}
@@ -130,7 +131,7 @@ func New(cfg Config) (*Handler, error) {
 // Close stops accepting submissions and waits for queued ones to finish,
 // or until ctx ends (then in-flight ingestion is cancelled).
 func (h *Handler) Close(ctx context.Context) error {
-	h.closeOnce.Do(func() { close(h.jobs) })
+	h.closeOnce.Do(func() { close(h.quit) })
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {
