@@ -86,6 +86,7 @@ server gracefully.`,
 			fmt.Fprintf(out, "Kizuna hub serving at %s\n", srv.URL())
 			fmt.Fprintf(out, "TAXII 2.1 discovery: %s/taxii2/\n", srv.URL())
 			<-ctx.Done()
+			log.Info("shutting down", "grace", shutdownGrace.String())
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 			defer cancel()
 			if err := srv.Shutdown(sctx); err != nil {
