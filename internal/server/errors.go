@@ -30,7 +30,12 @@ var kindStatus = []struct {
 	{errkind.UnsupportedMediaType, http.StatusUnsupportedMediaType, "Unsupported media type"},
 	{errkind.Unprocessable, http.StatusUnprocessableEntity, "Unprocessable content"},
 	{taxii.ErrBusy, http.StatusServiceUnavailable, "Service unavailable"},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "Method not allowed"},
 }
+
+// errMethodNotAllowed marks a request with a method the resource does not
+// support.
+var errMethodNotAllowed = errors.New("method not allowed")
 
 // StatusOf returns the HTTP status code for an error and whether its
 // message is safe to show to the client (client errors are; server

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -155,8 +156,23 @@ func New(cfg Config) (*Server, error) {
 // routes assembles the handler tree.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
+	allow := map[string][]string{} // path pattern -> methods
+	var paths []string
 	for _, rt := range s.taxii.Routes() {
 		mux.Handle(rt.Pattern, s.authed(asAPI(rt.Handle)))
+		method, path, _ := strings.Cut(rt.Pattern, " ")
+		if allow[path] == nil {
+			paths = append(paths, path)
+		}
+		allow[path] = append(allow[path], method)
+	}
+	// Other methods on TAXII resources: 405 as a TAXII error.
+	for _, path := range paths {
+		methods := strings.Join(allow[path], ", ")
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", methods)
+			writeError(w, r, s.log, fmt.Errorf("%w: %s is not supported here (allowed: %s)", errMethodNotAllowed, r.Method, methods))
+		})
 	}
 	mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
 	mux.Handle("POST /api/v1/share/preview", s.authed(s.sharePreview))
