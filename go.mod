@@ -13,6 +13,12 @@ require (
 )
 
 require (
+	github.com/CycloneDX/cyclonedx-go v0.12.0
+	github.com/package-url/packageurl-go v0.1.7
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require (
 	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/gaissmai/bart v0.30.0
 	github.com/google/uuid v1.6.0 // indirect
