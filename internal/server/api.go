@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -198,9 +199,13 @@ func (s *Server) recipients(o *stix.Object, l sharing.Label, orgs []sharing.OrgI
 	return e
 }
 
-// publicClear serves GET /public/clear: the TLP:CLEAR objects of every
-// collection as a STIX bundle, oldest first, paged with added_after,
-// limit and next. The paging state is returned in headers:
+// publicClear serves GET /public/clear: the TLP:CLEAR objects of one
+// collection of the default API root as a STIX bundle, oldest first, paged
+// with added_after, limit and next. The collection is the hub's default
+// collection, or ?collection=ID for another one the public may read
+// (Policy.CanRead for the public principal) or every organisation may read:
+// CLEAR objects in collections restricted to some organisations are never
+// published. The paging state is returned in headers:
 // X-TAXII-Date-Added-First/Last, X-Kizuna-More and X-Kizuna-Next, and a
 // Link header with rel="next".
 func (s *Server) publicClear(w http.ResponseWriter, r *http.Request, p sharing.Principal) error {
@@ -208,8 +213,23 @@ func (s *Server) publicClear(w http.ResponseWriter, r *http.Request, p sharing.P
 	if err != nil {
 		return err
 	}
+	collID := store.DefaultCollectionID
+	if v := r.URL.Query()["collection"]; len(v) > 0 {
+		if len(v) > 1 || len(v[0]) > 128 || v[0] == "" {
+			return fmt.Errorf("%w: parameter collection: give one collection id", errkind.Invalid)
+		}
+		collID = v[0]
+	}
+	c, err := s.cfg.Store.Collection(r.Context(), store.DefaultAPIRoot, collID)
+	if errors.Is(err, errkind.NotFound) || err == nil && !s.cfg.Policy.CanRead(p, c.ReadOrgs) && !slices.Contains(c.ReadOrgs, sharing.AllOrgs) {
+		return fmt.Errorf("%w: no public collection %q", errkind.NotFound, truncate(collID, 128))
+	}
+	if err != nil {
+		return fmt.Errorf("reading collection %s: %w", collID, err)
+	}
 	page, err := s.cfg.Store.Query(r.Context(), store.Filter{
-		Access:     s.cfg.Policy.Access(sharing.Principal{Public: true}),
+		Collection: c.ID,
+		Access:     s.cfg.Policy.Access(p),
 		AddedAfter: q.AddedAfter, Limit: q.Limit, Next: q.Next, Types: q.Types,
 	})
 	if err != nil {
@@ -235,6 +255,9 @@ func (s *Server) publicClear(w http.ResponseWriter, r *http.Request, p sharing.P
 	if page.More && page.Next != "" {
 		h.Set("X-Kizuna-Next", page.Next)
 		link := "/public/clear?next=" + url.QueryEscape(page.Next) + "&limit=" + strconv.Itoa(q.Limit)
+		if c.ID != store.DefaultCollectionID {
+			link += "&collection=" + url.QueryEscape(c.ID)
+		}
 		if len(q.Types) > 0 {
 			link += "&match[type]=" + url.QueryEscape(strings.Join(q.Types, ","))
 		}

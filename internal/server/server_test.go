@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -479,4 +480,40 @@ func TestShutdownDrainsSubmissions(t *testing.T) {
 	if len(st.Successes) != 1 || len(st.Pendings) != 0 {
 		t.Errorf("after shutdown: %+v", st)
 	}
+}
+
+func TestPublicFeedCollections(t *testing.T) {
+	f := newFixture(t)
+	const collPublic = "33333333-3333-4333-8333-333333333333"
+	if err := f.st.CreateCollection(context.Background(), store.Collection{ID: collPublic, APIRoot: store.DefaultAPIRoot,
+		Title: "public", ReadOrgs: []string{sharing.PublicReaders, orgHub}, WriteOrgs: []string{orgHub}}); err != nil {
+		t.Fatal(err)
+	}
+	clear := func(n int) string { return indicator(n, "2024-01-01T00:00:00.000Z", sharing.TLP2Clear) }
+	wantStatus(t, f.post("alice", collAcme, clear(1)), 202)
+	wantStatus(t, f.post("alice", defColl, clear(2)), 202)
+	wantStatus(t, f.post("analyst", collReadOnly, clear(3)), 202)
+	wantStatus(t, f.post("analyst", collPublic, clear(4)), 202)
+	tests := []struct {
+		query string
+		want  []string // nil: 404
+	}{
+		{"", []string{indicatorID(2)}},
+		{"?collection=" + collReadOnly, []string{indicatorID(3)}},
+		{"?collection=" + collPublic, []string{indicatorID(4)}},
+		{"?collection=" + collAcme, nil},
+		{"?collection=nope", nil},
+	}
+	for _, tt := range tests {
+		r := f.get("", "/public/clear"+tt.query)
+		if tt.want == nil {
+			wantStatus(t, r, 404)
+			continue
+		}
+		wantStatus(t, r, 200)
+		if got := ids(t, r); !slices.Equal(got, tt.want) {
+			t.Errorf("%s: %v, want %v", tt.query, got, tt.want)
+		}
+	}
+	wantStatus(t, f.get("", "/public/clear?collection=a&collection=b"), 400)
 }
