@@ -33,9 +33,10 @@ func TestLeak(t *testing.T) {
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("%d organisations, %d users, %d versions submitted in %d POSTs, %d stored, %d refused, %d identical re-submissions (%s)",
+	t.Logf("%d organisations, %d users, %d versions submitted in %d POSTs, %d stored, %d refused, %d identical re-submissions under the same label (same version), %d under another label (a version of their own) (%s)",
 		len(e.orgs), len(e.users), len(e.versions), len(e.statuses), len(e.stored), e.count(func(v *version) bool { return v.rejected }),
-		e.count(func(v *version) bool { return v.dupOf != nil }), time.Since(start).Round(time.Millisecond))
+		e.count(func(v *version) bool { return v.dupOf != nil }), e.count(func(v *version) bool { return v.twinOf != nil }),
+		time.Since(start).Round(time.Millisecond))
 	e.logLevels(t)
 
 	var requests atomic.Int64
@@ -240,7 +241,10 @@ func pickVersions(vs []*version, which string) []*version {
 }
 
 // compare reports the difference between the versions a path returned and
-// the ones the oracle expects.
+// the ones the oracle expects. It is for paths that name each version
+// exactly (manifest/ and versions/ carry the version, the date_added of an
+// unversioned object); objects/ responses, which carry JSON only, use
+// compareRaw.
 func (c *checker) compare(what string, got, want []*version) {
 	c.t.Helper()
 	wantSet := map[*version]bool{}
@@ -264,9 +268,11 @@ func (c *checker) compare(what string, got, want []*version) {
 	}
 }
 
-// lookup finds the stored version a served object is, by its collection,
-// id and exact JSON; it also checks anonymous publications.
-func (c *checker) lookup(what string, coll *collection, raw []byte) *version {
+// lookup finds the stored versions a served object may be, by its
+// collection (nil: any), id and exact JSON: several when producers stored
+// the same observable, each as a version of its own. It reports content
+// the test never stored and checks anonymous publications.
+func (c *checker) lookup(what string, coll *collection, raw []byte) []*version {
 	c.t.Helper()
 	var head struct {
 		ID string `json:"id"`
@@ -275,24 +281,17 @@ func (c *checker) lookup(what string, coll *collection, raw []byte) *version {
 		c.errorf("%s as %s: object is not JSON: %v", what, c.who(), err)
 		return nil
 	}
-	var v *version
-	if coll != nil {
-		v = c.byKey[keyRaw(coll.id, head.ID, raw)]
-	} else {
-		for _, cl := range c.colls {
-			if v = c.byKey[keyRaw(cl.id, head.ID, raw)]; v != nil {
-				break
-			}
-		}
-	}
-	if v == nil {
+	vs := c.withRaw(coll, raw)
+	if len(vs) == 0 {
 		c.errorf("LEAK? %s as %s: served %s with content the test never stored: %.300s", what, c.who(), head.ID, raw)
 		return nil
 	}
-	if v.anonymous && (c.u == nil || c.u.org != v.producer.org) && bytes.Contains(raw, []byte(v.producer.org.id)) {
-		c.errorf("LEAK: %s as %s: anonymous publication %s names its producer %s", what, c.who(), v, v.producer.org.id)
+	for _, v := range vs {
+		if v.anonymous && (c.u == nil || c.u.org != v.producer.org) && bytes.Contains(raw, []byte(v.producer.org.id)) {
+			c.errorf("LEAK: %s as %s: anonymous publication %s names its producer %s", what, c.who(), v, v.producer.org.id)
+		}
 	}
-	return v
+	return vs
 }
 
 type envelope struct {
@@ -338,22 +337,19 @@ func cloneValues(q url.Values) url.Values {
 	return out
 }
 
-// objects pages through GET .../objects/ and returns the versions served.
-func (c *checker) listObjects(coll *collection, q url.Values) ([]*version, bool) {
+// listObjects pages through GET .../objects/ and returns the objects
+// served (compareRaw matches them with the expected versions).
+func (c *checker) listObjects(coll *collection, q url.Values) ([]json.RawMessage, bool) {
 	c.t.Helper()
 	what := "GET objects/ of " + coll.title + "?" + q.Encode()
-	var out []*version
+	var out []json.RawMessage
 	ok := c.pages(objectsPath(coll), q, func(body []byte) (bool, string, bool) {
 		var env envelope
 		if err := json.Unmarshal(body, &env); err != nil {
 			c.errorf("%s as %s: %v: %.200s", what, c.who(), err, body)
 			return false, "", false
 		}
-		for _, raw := range env.Objects {
-			if v := c.lookup(what, coll, raw); v != nil {
-				out = append(out, v)
-			}
-		}
+		out = append(out, env.Objects...)
 		return env.More, env.Next, true
 	})
 	return out, ok
@@ -490,10 +486,10 @@ func (c *checker) checkLists(coll *collection) {
 	vis := c.visible(coll)
 	all := url.Values{"match[version]": {"all"}}
 	if got, ok := c.listObjects(coll, all); ok {
-		c.compare("GET objects/?match[version]=all of "+coll.title, got, vis)
+		c.compareRaw("GET objects/?match[version]=all of "+coll.title, coll, got, vis)
 	}
 	if got, ok := c.listObjects(coll, url.Values{}); ok {
-		c.compare("GET objects/ (latest visible version) of "+coll.title, got, pickVersions(vis, "last"))
+		c.compareRaw("GET objects/ (latest visible version) of "+coll.title, coll, got, pickVersions(vis, "last"))
 	}
 	if got, ok := c.manifest(coll, all); ok {
 		c.compare("GET manifest/?match[version]=all of "+coll.title, versionsOf(got), vis)
@@ -540,7 +536,7 @@ func (c *checker) checkFilters(coll *collection) {
 			}
 		}
 		if got, ok := c.listObjects(coll, q); ok {
-			c.compare("GET objects/?"+q.Encode()+" of "+coll.title, got, want)
+			c.compareRaw("GET objects/?"+q.Encode()+" of "+coll.title, coll, got, want)
 		}
 		if got, ok := c.manifest(coll, q); ok {
 			c.compare("GET manifest/?"+q.Encode()+" of "+coll.title, versionsOf(got), want)
@@ -634,16 +630,10 @@ func (c *checker) checkIDs(coll *collection) {
 			c.errorf("GET objects/%s/: %v", id, err)
 			continue
 		}
-		var got []*version
-		for _, raw := range env.Objects {
-			if v := c.lookup("GET objects/"+id+"/", coll, raw); v != nil {
-				got = append(got, v)
-			}
-		}
-		c.compare("GET objects/"+id+"/ (latest visible version) of "+coll.title, got, pickVersions(want, "last"))
+		c.compareRaw("GET objects/"+id+"/ (latest visible version) of "+coll.title, coll, env.Objects, pickVersions(want, "last"))
 		q := url.Values{"match[version]": {"all"}}
 		if got, ok := c.pagedObject(coll, id, q); ok {
-			c.compare("GET objects/"+id+"/?match[version]=all of "+coll.title, got, want)
+			c.compareRaw("GET objects/"+id+"/?match[version]=all of "+coll.title, coll, got, want)
 		}
 		if got, ok := c.versions(coll, id); ok {
 			c.compare("GET objects/"+id+"/versions/ of "+coll.title, got, want)
@@ -661,20 +651,16 @@ func (c *checker) objectIn(coll *collection, id string) *object {
 	return nil
 }
 
-func (c *checker) pagedObject(coll *collection, id string, q url.Values) ([]*version, bool) {
+func (c *checker) pagedObject(coll *collection, id string, q url.Values) ([]json.RawMessage, bool) {
 	what := "GET objects/" + id + "/?" + q.Encode()
-	var out []*version
+	var out []json.RawMessage
 	ok := c.pages(objectsPath(coll)+id+"/", q, func(body []byte) (bool, string, bool) {
 		var env envelope
 		if err := json.Unmarshal(body, &env); err != nil {
 			c.errorf("%s: %v", what, err)
 			return false, "", false
 		}
-		for _, raw := range env.Objects {
-			if v := c.lookup(what, coll, raw); v != nil {
-				out = append(out, v)
-			}
-		}
+		out = append(out, env.Objects...)
 		return env.More, env.Next, true
 	})
 	return out, ok
@@ -778,16 +764,22 @@ func (c *checker) runPublic() {
 	// comparison is of served JSON, as a multiset.
 	vis := pickVersions(c.visible(nil), "last")
 	got, dates := c.publicClear(url.Values{})
-	c.compareRaw("GET /public/clear", got, vis)
+	c.compareRaw("GET /public/clear", nil, got, vis)
 	// added_after pivots: the last entry of each page, whose date_added
-	// the page headers give, when its content is in one collection only.
+	// the page headers give, when its content is that of exactly one
+	// expected version (the same observable may be the latest CLEAR
+	// version in several collections).
 	type pivot struct {
 		da  time.Time
 		seq int
 	}
 	var pivots []pivot
 	for i, d := range dates {
-		if vs := c.candidates(got[i]); !d.IsZero() && len(vs) == 1 {
+		if d.IsZero() {
+			continue
+		}
+		vs := slices.DeleteFunc(slices.Clone(c.withRaw(nil, got[i])), func(v *version) bool { return !slices.Contains(vis, v) })
+		if len(vs) == 1 {
 			pivots = append(pivots, pivot{d, vs[0].seq})
 		}
 	}
@@ -808,49 +800,43 @@ func (c *checker) runPublic() {
 			}
 		}
 		g, _ := c.publicClear(q)
-		c.compareRaw("GET /public/clear?"+q.Encode(), g, want)
+		c.compareRaw("GET /public/clear?"+q.Encode(), nil, g, want)
 	}
 }
 
-// candidates returns the stored versions, in any collection, whose served
-// JSON is raw.
-func (c *checker) candidates(raw []byte) []*version {
-	var head struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(raw, &head)
-	var out []*version
-	for _, cl := range c.colls {
-		if v := c.byKey[keyRaw(cl.id, head.ID, raw)]; v != nil {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// compareRaw is compare for paths that span collections: served objects
-// are matched with expected versions by their JSON, as a multiset.
-func (c *checker) compareRaw(what string, got []json.RawMessage, want []*version) {
+// compareRaw is compare for paths that serve JSON only (objects/, the
+// public feed, export), in collection coll (nil: spanning collections).
+// Several stored versions may have the same JSON (the same observable
+// submitted by several producers, each a version of its own), and JSON
+// alone does not tell them apart: served objects are matched with the
+// expected versions by their JSON, as a multiset, so counts stay exact. A
+// served object none of whose stored versions the principal may see is a
+// leak; one it may see but that the request does not select (or once too
+// often) is a wrong result, or a leak of a same-content version.
+func (c *checker) compareRaw(what string, coll *collection, got []json.RawMessage, want []*version) {
 	c.t.Helper()
 	need := map[string][]*version{}
 	for _, v := range want {
 		need[string(v.want)] = append(need[string(v.want)], v)
 	}
 	for _, raw := range got {
-		vs := c.candidates(raw)
+		vs := c.lookup(what, coll, raw)
 		if len(vs) == 0 {
-			c.lookup(what, nil, raw) // reports it
-			continue
+			continue // reported
 		}
-		c.lookup(what, vs[0].obj.coll, raw) // anonymity check
 		if l := need[string(raw)]; len(l) > 0 {
 			need[string(raw)] = l[1:]
 			continue
 		}
+		if !slices.ContainsFunc(vs, func(v *version) bool { return visibleTo(c.u, v) }) {
+			c.errorf("LEAK: %s as %s: got %s (%d stored version(s) with this JSON), none of which the rules let it see", what, c.who(), vs[0], len(vs))
+			continue
+		}
 		c.errorf("LEAK? %s as %s: got %s, which the rules do not allow here (or too many times)", what, c.who(), vs[0])
 	}
-	for _, l := range need {
-		for _, v := range l {
+	for _, v := range want {
+		if l := need[string(v.want)]; len(l) > 0 && l[0] == v {
+			need[string(v.want)] = l[1:]
 			c.errorf("%s as %s: missing %s", what, c.who(), v)
 		}
 	}

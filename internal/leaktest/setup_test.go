@@ -84,7 +84,7 @@ func newEnv(t *testing.T, p params) *env {
 	t.Cleanup(func() { st.Close() })
 	w := &world{
 		rng:    rand.New(rand.NewPCG(p.seed, p.seed^0x6b697a756e61)),
-		byKey:  map[string]*version{},
+		byKey:  map[string][]*version{},
 		byVer:  map[string]*version{},
 		scoIDs: map[string]string{},
 		base:   time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC),
@@ -299,6 +299,36 @@ func (e *env) generate(t *testing.T) {
 		}
 		return out
 	}
+	// resubmit plans an identical copy of the observable version v, by its
+	// own producer (sameProducer: an idempotent re-submission, the same
+	// stored version) or by another writer of the collection (a new
+	// version with that writer's label, see sameVersion).
+	copies := [2]int{} // planned: by the same producer, by another one
+	resubmit := func(v *version, sameProducer bool) bool {
+		producer := v.producer
+		if !sameProducer {
+			others := slices.DeleteFunc(writers(v.obj.coll), func(u *user) bool { return u == v.producer })
+			if len(others) == 0 {
+				return false
+			}
+			producer = pick(r, others)
+		}
+		if producer.org.anonymous && bytes.Contains(v.raw, []byte(producer.org.id)) {
+			return false // it names the anonymous producer as a recipient
+		}
+		cp := *v
+		cp.producer, cp.anonymous, cp.seq, cp.dupOf, cp.twinOf = producer, producer.org.anonymous, -1, nil, nil
+		cp.note = "identical re-submission by another producer (" + v.note + ")"
+		if sameProducer {
+			cp.note = "identical re-submission by the same producer (" + v.note + ")"
+			copies[0]++
+		} else {
+			copies[1]++
+		}
+		w.versions = append(w.versions, &cp)
+		add(&cp, v.obj.coll)
+		return true
+	}
 	var versioned []*object
 	for range e.p.versions {
 		c := w.colls[0]
@@ -311,18 +341,10 @@ func (e *env) generate(t *testing.T) {
 		ws := writers(c)
 		producer := pick(r, ws)
 		if len(w.versions) > 0 && r.IntN(100) < 4 {
-			// An identical copy of an observable someone else already
-			// submitted: the store keeps the first submission (and its
-			// label).
+			// An identical copy of an observable already submitted, by
+			// its producer or by somebody else.
 			if v := pick(r, w.versions); v.obj.sco && !v.rejected {
-				cp := *v
-				cp.producer, cp.seq, cp.note = pick(r, writers(v.obj.coll)), -1, "identical re-submission ("+v.note+")"
-				cp.anonymous = cp.producer.org.anonymous
-				if cp.anonymous && bytes.Contains(cp.raw, []byte(cp.producer.org.id)) {
-					continue // it names the anonymous producer as a recipient
-				}
-				w.versions = append(w.versions, &cp)
-				add(&cp, v.obj.coll)
+				resubmit(v, r.IntN(2) == 0)
 				continue
 			}
 		}
@@ -348,6 +370,17 @@ func (e *env) generate(t *testing.T) {
 			}
 		}
 		add(w.newVersion(o, producer), c)
+	}
+	// Both kinds of identical re-submission, whatever the seed.
+	for i, same := range []bool{true, false} {
+		for _, v := range w.versions {
+			if copies[i] > 0 {
+				break
+			}
+			if v.obj.sco && !v.rejected {
+				resubmit(v, same)
+			}
+		}
 	}
 	// Random batches of one producer's versions for one collection, at
 	// most one version of an SCO per batch (the status then tells which
@@ -436,21 +469,30 @@ func (e *env) submit(t *testing.T, s *submission) {
 		} else if !slices.Contains(vers, v.ver) {
 			t.Fatalf("%s: status %s lists versions %v", v, st.ID, vers)
 		}
-		if prev := w.byKey[keyRaw(s.coll.id, id, v.want)]; prev != nil {
-			// An identical object is the version already stored, with the
-			// label of its first submission.
+		k := keyRaw(s.coll.id, id, v.want)
+		same := w.byKey[k]
+		if i := slices.IndexFunc(same, func(prev *version) bool { return sameVersion(prev, v) }); i >= 0 {
+			// An identical object under the same label is the version
+			// already stored (the earliest such, if several).
+			prev := same[i]
 			v.dupOf = prev
 			if v.ver != prev.ver {
-				t.Errorf("%s: identical to stored version %s, status says %s", v, prev.ver, v.ver)
+				t.Errorf("%s: identical to stored version %s (same label), status says %s", v, prev.ver, v.ver)
 			}
 			continue
 		}
-		if w.byVer[keyVer(s.coll.id, id, v.ver)] != nil {
-			t.Fatalf("%s: version assigned twice", v)
+		if prev := w.byVer[keyVer(s.coll.id, id, v.ver)]; prev != nil {
+			if slices.Contains(same, prev) {
+				t.Fatalf("%s: answered with version %s, the identical copy stored under another label (%s): the submitter may not be able to read it, and learns that somebody else holds it", v, prev.ver, prev)
+			}
+			t.Fatalf("%s: version assigned twice (also %s)", v, prev)
+		}
+		if len(same) > 0 {
+			v.twinOf = same[0]
 		}
 		v.seq = len(w.stored)
 		w.stored = append(w.stored, v)
-		w.byKey[keyRaw(s.coll.id, id, v.want)] = v
+		w.byKey[k] = append(same, v)
 		w.byVer[keyVer(s.coll.id, id, v.ver)] = v
 	}
 	if st.SuccessCount != len(s.versions)-wantFail || st.FailureCount != wantFail {

@@ -147,8 +147,13 @@ type version struct {
 	// seq is the position in date_added order among stored versions (-1:
 	// never stored: rejected, or a duplicate of an earlier version).
 	seq int
-	// dupOf is the stored version an identical re-submission resolved to.
+	// dupOf is the stored version an identical re-submission resolved to:
+	// the same JSON submitted again under the same label (see sameVersion).
 	dupOf *version
+	// twinOf is an earlier stored version with the same JSON but another
+	// label: this one was stored as a version of its own (an observable
+	// submitted by several producers).
+	twinOf *version
 }
 
 func (v *version) String() string {
@@ -192,8 +197,10 @@ type world struct {
 	versions []*version // in submission order
 	// stored holds the stored versions in date_added order.
 	stored []*version
-	// byKey finds a stored version by collection, id and served JSON.
-	byKey map[string]*version
+	// byKey finds the stored versions with a collection, id and served
+	// JSON, in date_added order: several when producers submitted the same
+	// unversioned object (each is a version of its own, with its label).
+	byKey map[string][]*version
 	// byVer finds a stored version by collection, id and version.
 	byVer map[string]*version
 	// statements are known (stored) statement marking-definitions.
@@ -219,6 +226,48 @@ type submission struct {
 
 func keyRaw(collID, id string, raw []byte) string { return collID + "|" + id + "|" + string(raw) }
 func keyVer(collID, id, ver string) string        { return collID + "|" + id + "|" + ver }
+
+// sameVersion reports whether submission v of the same JSON as the stored
+// version prev is prev itself (an idempotent re-submission) rather than a
+// new version. A versioned object's version is its modified (or created)
+// timestamp, which the JSON carries. An unversioned object (an SCO: its
+// version is its date_added) is the same version only when the label the
+// submission would get is identical: same producer organisation and user
+// and same anonymous flag (the TLP and the distribution lists come from
+// the identical JSON). The same observable submitted by anybody else is a
+// new version with that producer's label, visible under its rights; it
+// must neither be answered with the earlier copy (which the new producer
+// may not be allowed to read) nor reveal that the copy exists.
+func sameVersion(prev, v *version) bool {
+	if !v.obj.sco {
+		return true
+	}
+	// A user belongs to one organisation: same user, same organisation.
+	return prev.producer == v.producer && prev.anonymous == v.anonymous
+}
+
+// idOf returns the "id" property of a served object ("" if it has none).
+func idOf(raw []byte) string {
+	var head struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &head)
+	return head.ID
+}
+
+// withRaw returns the stored versions, in collection coll (nil: in every
+// collection), whose served JSON is raw.
+func (w *world) withRaw(coll *collection, raw []byte) []*version {
+	id := idOf(raw)
+	if coll != nil {
+		return w.byKey[keyRaw(coll.id, id, raw)]
+	}
+	var out []*version
+	for _, cl := range w.colls {
+		out = append(out, w.byKey[keyRaw(cl.id, id, raw)]...)
+	}
+	return out
+}
 
 // uuid4 returns a random version-4 UUID from the test's source.
 func (w *world) uuid4() string {

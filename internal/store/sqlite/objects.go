@@ -114,16 +114,28 @@ func (s *Store) Add(ctx context.Context, collection string, recs []store.Record,
 			}
 			res.Version = vtext
 		} else {
-			// Unversioned: an identical copy already stored is this object.
+			// Unversioned (the version is the date_added): an identical
+			// copy already stored under the same label (TLP, producer
+			// organisation and user, anonymity, distribution lists) is
+			// this object, an idempotent re-submission. The same JSON
+			// under another label (another producer, or other sharing
+			// terms) is a version of its own, with its own label:
+			// answering with the stored copy would hide the submission
+			// from its producer, who may not be allowed to read the copy,
+			// and tell it that somebody else already holds the
+			// observable. (storetest: UnversionedProducers.)
 			if selUnv == nil {
-				selUnv, err = tx.PrepareContext(ctx, `SELECT date_added FROM objects WHERE coll = ? AND idh = ? AND id = ? AND vtext = '' AND raw = ? ORDER BY date_added LIMIT 1`)
+				selUnv, err = tx.PrepareContext(ctx, `SELECT date_added FROM objects WHERE coll = ? AND idh = ? AND id = ? AND vtext = '' AND raw = ?
+					AND tlp = ? AND producer_org = ? AND producer_user = ? AND anonymous = ? AND dist_orgs = ? AND dist_users = ? ORDER BY date_added LIMIT 1`)
 				if err != nil {
 					return nil, fmt.Errorf("adding to collection %s: %w", collection, err)
 				}
 				defer selUnv.Close()
 			}
 			var da int64
-			err := selUnv.QueryRowContext(ctx, key, idh, o.ID, []byte(o.Raw)).Scan(&da)
+			l := rec.Label
+			err := selUnv.QueryRowContext(ctx, key, idh, o.ID, []byte(o.Raw), int64(l.TLP), l.ProducerOrg, l.ProducerUser, l.Anonymous,
+				encodeList(l.Orgs), encodeList(l.Users)).Scan(&da)
 			if err == nil {
 				res.Version = time.UnixMicro(da).UTC().Format(versionFormat)
 				res.DateAdded = fromMicro(da)

@@ -205,6 +205,118 @@ func testUnversioned(t *testing.T, s store.Store) {
 	_ = ctx
 }
 
+// testUnversionedProducers: an unversioned object (version = date_added)
+// submitted again with identical JSON is the same version only under an
+// identical label. The same observable submitted by another producer, or
+// under another label (another user of the same organisation, the
+// anonymous flag, other sharing terms), is a version of its own with its
+// own label, visible under its own producer's access: answering with the
+// stored copy would hide the submission from its producer and tell it that
+// somebody else holds the object.
+func testUnversionedProducers(t *testing.T, s store.Store) {
+	coll := newCollection(t, s)
+	id := "ipv4-addr--00000000-0000-5000-8000-0000000000aa"
+	o := sco(t, id, "198.51.100.170")
+	red := func(org, user string) sharing.Label {
+		return sharing.Label{TLP: sharing.TLPRed, ProducerOrg: org, ProducerUser: user}
+	}
+	ownRed := func(user string) sharing.Access {
+		return sharing.Access{Clauses: []sharing.Clause{{TLPs: []sharing.TLP{sharing.TLPRed}, ProducerUser: user}}}
+	}
+	la, lb := red("identity--a", "user-a"), red("identity--b", "user-b")
+	ra := add(t, s, coll, store.Record{Object: o, Label: la})
+	again := add(t, s, coll, store.Record{Object: o, Label: la})
+	if again[0].Version != ra[0].Version || !again[0].DateAdded.Equal(ra[0].DateAdded) {
+		t.Errorf("identical object, same label: got %s@%v, want the stored %s@%v", again[0].Version, again[0].DateAdded, ra[0].Version, ra[0].DateAdded)
+	}
+	rb := add(t, s, coll, store.Record{Object: o, Label: lb})
+	if rb[0].Version == ra[0].Version || !rb[0].DateAdded.After(ra[0].DateAdded) {
+		t.Errorf("identical object, another producer: got %s@%v, want a new version after %s@%v", rb[0].Version, rb[0].DateAdded, ra[0].Version, ra[0].DateAdded)
+	}
+	if v, err := time.Parse(time.RFC3339Nano, rb[0].Version); err != nil || !v.Equal(rb[0].DateAdded) {
+		t.Errorf("another producer's version %q is not its date_added %v (%v)", rb[0].Version, rb[0].DateAdded, err)
+	}
+	// Idempotent for each producer, after the other's copy.
+	for _, tc := range []struct {
+		l    sharing.Label
+		want store.AddResult
+	}{{la, ra[0]}, {lb, rb[0]}} {
+		r := add(t, s, coll, store.Record{Object: o, Label: tc.l})
+		if r[0].Version != tc.want.Version || !r[0].DateAdded.Equal(tc.want.DateAdded) {
+			t.Errorf("identical object again by %s: got %s@%v, want %s@%v", tc.l.ProducerUser, r[0].Version, r[0].DateAdded, tc.want.Version, tc.want.DateAdded)
+		}
+	}
+	// Each producer sees its own copy, with its own label, and nothing of
+	// the other's.
+	for _, tc := range []struct {
+		l    sharing.Label
+		mine store.AddResult
+		not  store.AddResult
+	}{{la, ra[0], rb[0]}, {lb, rb[0], ra[0]}} {
+		acc := ownRed(tc.l.ProducerUser)
+		who := tc.l.ProducerUser
+		for _, manifest := range []bool{false, true} {
+			for _, vers := range [][]string{nil, {"all"}, {"first"}, {"last"}} {
+				got := collect(t, s, store.Filter{Collection: coll, Access: acc, Versions: vers}, manifest)
+				wantKeys(t, fmt.Sprintf("%s, versions %v (manifest %v)", who, vers, manifest), got, id+"@"+tc.mine.Version)
+				if len(got) == 1 {
+					if normLabel(got[0].Label) != normLabel(tc.l) {
+						t.Errorf("%s: label %+v, want its own %+v", who, got[0].Label, tc.l)
+					}
+					if !got[0].DateAdded.Equal(tc.mine.DateAdded) {
+						t.Errorf("%s: date_added %v, want %v", who, got[0].DateAdded, tc.mine.DateAdded)
+					}
+					if !manifest && !bytes.Equal(got[0].Raw, o.Raw) {
+						t.Errorf("%s: raw %s, want %s", who, got[0].Raw, o.Raw)
+					}
+				}
+			}
+			got := collect(t, s, store.Filter{Collection: coll, Access: acc, Versions: []string{tc.not.Version}}, manifest)
+			wantKeys(t, fmt.Sprintf("%s, the other producer's version (manifest %v)", who, manifest), got)
+			got = collect(t, s, store.Filter{Collection: coll, Access: acc, Versions: []string{"all"}, AddedAfter: tc.mine.DateAdded}, manifest)
+			wantKeys(t, fmt.Sprintf("%s, added after its own copy (manifest %v)", who, manifest), got)
+		}
+	}
+	all := collect(t, s, store.Filter{Collection: coll, Access: everyone, Versions: []string{"all"}}, true)
+	wantKeys(t, "all versions", all, id+"@"+ra[0].Version, id+"@"+rb[0].Version)
+
+	// Any other label is another version too, also within one batch; the
+	// same label twice in a batch is one version.
+	o2 := sco(t, "ipv4-addr--00000000-0000-5000-8000-0000000000ab", "198.51.100.171")
+	colleague := red("identity--a", "user-a2")
+	anon := la
+	anon.Anonymous = true
+	amber := la
+	amber.TLP = sharing.TLPAmber
+	named := la
+	named.Users = []string{"user-b"}
+	labels := []sharing.Label{la, colleague, anon, amber, named, la, colleague}
+	var recs []store.Record
+	for _, l := range labels {
+		recs = append(recs, store.Record{Object: o2, Label: l})
+	}
+	res := add(t, s, coll, recs...)
+	seen := map[string]int{}
+	for i, r := range res[:5] {
+		if j, dup := seen[r.Version]; dup {
+			t.Errorf("labels %+v and %+v: both version %s, want a version each", labels[j], labels[i], r.Version)
+		}
+		seen[r.Version] = i
+	}
+	if res[5].Version != res[0].Version || res[6].Version != res[1].Version {
+		t.Errorf("same label twice in a batch: versions %s, %s; want %s, %s", res[5].Version, res[6].Version, res[0].Version, res[1].Version)
+	}
+	got := collect(t, s, store.Filter{Collection: coll, Access: everyone, IDs: []string{o2.ID}, Versions: []string{"all"}}, true)
+	if len(got) != 5 {
+		t.Errorf("%s: %d versions stored, want 5 (one per label): %v", o2.ID, len(got), keys(got))
+	}
+	for i, e := range got {
+		if i < 5 && normLabel(e.Label) != normLabel(labels[i]) {
+			t.Errorf("%s version %s: label %+v, want %+v", o2.ID, e.Version, e.Label, labels[i])
+		}
+	}
+}
+
 func testFilters(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	coll := newCollection(t, s)

@@ -10,7 +10,10 @@
 //   - every version of every object is kept; a version is the object's
 //     modified timestamp, else created; objects with neither take their
 //     date_added as version (TAXII 2.1 manifest rule), so re-submitting one
-//     with identical JSON is idempotent and different JSON is a new version;
+//     with identical JSON and an identical label is idempotent, while
+//     different JSON, or the same JSON under another label (another
+//     producer, anonymity or sharing terms), is a new version with its own
+//     label;
 //   - date_added is unique and strictly increasing per collection, across
 //     batches and concurrent Add calls;
 //   - re-submitting an identical id+version succeeds and keeps date_added;
@@ -47,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DateAdded", testDateAdded},
 		{"Idempotent", testIdempotent},
 		{"Unversioned", testUnversioned},
+		{"UnversionedProducers", testUnversionedProducers},
 		{"Filters", testFilters},
 		{"SpecVersions", testSpecVersions},
 		{"Paging", testPaging},
