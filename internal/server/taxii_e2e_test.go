@@ -555,3 +555,25 @@ func TestTLPEnforcedOnEveryReadPath(t *testing.T) {
 		t.Errorf("public feed is not a bundle: %s", r.body)
 	}
 }
+
+func TestAddSameVersionTwice(t *testing.T) {
+	f := newFixture(t)
+	obj := indicator(1, "2024-01-01T00:00:00.000Z", sharing.TLP2Green)
+	wantStatus(t, f.post("alice", defColl, obj), 202)
+	// Identical re-submission: success; different content under the same
+	// id and version: failure naming the object.
+	r := f.post("alice", defColl, obj)
+	if st := r.json(t); st["success_count"] != 1.0 || st["failure_count"] != 0.0 {
+		t.Errorf("identical re-submission: %s", r.body)
+	}
+	changed := strings.Replace(obj, `"name":"indicator 1"`, `"name":"changed"`, 1)
+	r = f.post("alice", defColl, changed)
+	st := r.json(t)
+	if st["success_count"] != 0.0 || st["failure_count"] != 1.0 || !strings.Contains(string(r.body), indicatorID(1)) {
+		t.Errorf("conflicting re-submission: %s", r.body)
+	}
+	got := f.get("bob", objectsPath(defColl)+indicatorID(1)+"/")
+	if !strings.Contains(string(got.body), `"name":"indicator 1"`) {
+		t.Errorf("stored object changed: %s", got.body)
+	}
+}
