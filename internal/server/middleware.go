@@ -19,6 +19,7 @@ type statusWriter struct {
 	bytes  int64
 }
 
+// WriteHeader records the first status code.
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
@@ -26,6 +27,7 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
+// Write counts the body bytes (an implicit 200 when no status was set).
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
