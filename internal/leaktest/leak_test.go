@@ -745,7 +745,8 @@ func (c *checker) checkStatuses() {
 
 // runPublic checks the unauthenticated paths: every TAXII resource asks
 // for credentials, /public/clear serves exactly the latest TLP:CLEAR
-// version of every object, paged, with match[type] and added_after.
+// version of every object of the open collections (and nothing of the
+// others), paged, with match[type] and added_after.
 func (c *checker) runPublic() {
 	paths := []string{"/taxii2/", "/taxii2/hub/", "/taxii2/hub/collections/", "/api/v1/whoami"}
 	for _, coll := range c.colls {
@@ -758,13 +759,25 @@ func (c *checker) runPublic() {
 			c.errorf("GET %s without credentials: status %d, want 401: %.200s", p, r.status, r.body)
 		}
 	}
-	// /public/clear serves "the TLP:CLEAR objects of every collection"
-	// (its documentation), the latest CLEAR version of each. The same
-	// content may be stored in several collections (an SCO), so the
-	// comparison is of served JSON, as a multiset.
-	vis := pickVersions(c.visible(nil), "last")
+	// /public/clear serves the TLP:CLEAR objects of one open collection
+	// (docs/taxii.md): the default collection, or ?collection=ID for a
+	// collection the public or every organisation may read; a collection
+	// restricted to some organisations is never published (404, like an
+	// unknown one). The latest CLEAR version of each object is served.
+	for _, coll := range c.colls[1:] {
+		q := url.Values{"collection": {coll.id}}
+		open := slices.Contains(coll.read, "*") || slices.Contains(coll.read, "public")
+		if open {
+			g, _ := c.publicClear(q)
+			c.compareRaw("GET /public/clear?"+q.Encode(), coll, g, pickVersions(c.visible(coll), "last"))
+		} else if r := c.get("/public/clear?" + q.Encode()); r.status != http.StatusNotFound {
+			c.errorf("GET /public/clear?%s (collection %s, not open): status %d, want 404: %.200s", q.Encode(), coll.title, r.status, r.body)
+		}
+	}
+	def := c.colls[0]
+	vis := pickVersions(c.visible(def), "last")
 	got, dates := c.publicClear(url.Values{})
-	c.compareRaw("GET /public/clear", nil, got, vis)
+	c.compareRaw("GET /public/clear", def, got, vis)
 	// added_after pivots: the last entry of each page, whose date_added
 	// the page headers give, when its content is that of exactly one
 	// expected version (the same observable may be the latest CLEAR
@@ -778,7 +791,7 @@ func (c *checker) runPublic() {
 		if d.IsZero() {
 			continue
 		}
-		vs := slices.DeleteFunc(slices.Clone(c.withRaw(nil, got[i])), func(v *version) bool { return !slices.Contains(vis, v) })
+		vs := slices.DeleteFunc(slices.Clone(c.withRaw(def, got[i])), func(v *version) bool { return !slices.Contains(vis, v) })
 		if len(vs) == 1 {
 			pivots = append(pivots, pivot{d, vs[0].seq})
 		}
@@ -800,7 +813,7 @@ func (c *checker) runPublic() {
 			}
 		}
 		g, _ := c.publicClear(q)
-		c.compareRaw("GET /public/clear?"+q.Encode(), nil, g, want)
+		c.compareRaw("GET /public/clear?"+q.Encode(), def, g, want)
 	}
 }
 
