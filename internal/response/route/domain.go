@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 )
@@ -40,9 +41,7 @@ func NormalizeDomain(s string) (string, error) {
 // normDomain is NormalizeDomain. The common case, an ASCII name already in
 // lower case, returns s itself without allocating.
 func normDomain(s string) (string, error) {
-	if strings.HasSuffix(s, ".") {
-		s = s[:len(s)-1]
-	}
+	s = strings.TrimSuffix(s, ".")
 	if s == "" {
 		return "", errEmptyDomain
 	}
@@ -90,6 +89,9 @@ func normDomain(s string) (string, error) {
 // the result is a plain ASCII name (IDNA lets through, for instance, full
 // stops that map to "." and leave an empty label).
 func idnaDomain(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errors.New("not valid UTF-8")
+	}
 	a, err := idnaProfile.ToASCII(s)
 	if err != nil {
 		return "", fmt.Errorf("not a valid internationalised domain name: %w", err)
@@ -108,6 +110,11 @@ func idnaDomain(s string) (string, error) {
 				return "", fmt.Errorf("character %q not allowed in a domain name", c)
 			}
 		}
+	}
+	// The ASCII form must be stable: it is what registrations and
+	// observations are compared in.
+	if again, err := idnaProfile.ToASCII(a); err != nil || again != a {
+		return "", fmt.Errorf("internationalised domain name has no stable ASCII form")
 	}
 	return a, nil
 }
