@@ -241,7 +241,7 @@ func TestClassify(t *testing.T) {
 			want: TLPAmber, wantOrgs: []string{orgN, orgO}, wantUsers: []string{"user--ru"}},
 		{name: "distribution without extension_type", extra: refs(TLP2Red) + dist(`{"users":["user--ru"]}`),
 			want: TLPRed, wantUsers: []string{"user--ru"}},
-		{name: "distribution not an object", extra: refs(TLP2Amber) + dist(`["` + orgN + `"]`), want: TLPUnknown},
+		{name: "distribution not an object", extra: refs(TLP2Amber) + dist(`["`+orgN+`"]`), want: TLPUnknown},
 		{name: "distribution orgs not an array", extra: refs(TLP2Amber) + dist(`{"organizations":"`+orgN+`"}`), want: TLPUnknown},
 		{name: "distribution users with a number", extra: refs(TLP2Red) + dist(`{"users":["user--ru",3]}`), want: TLPRed},
 		{name: "distribution empty org id", extra: refs(TLP2AmberStrict) + dist(`{"organizations":[""]}`), want: TLPUnknown},
