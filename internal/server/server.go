@@ -8,6 +8,7 @@
 //	/taxii2/...            TAXII 2.1 (package taxii), authenticated
 //	/api/v1/whoami         the caller's identity and rights, authenticated
 //	/api/v1/share/preview  who would receive submitted objects, authenticated
+//	/api/v1/telemetry      match a telemetry log, store sightings, authenticated
 //	/public/clear          TLP:CLEAR objects as a STIX bundle, public
 //	/healthz /readyz       liveness and readiness, public
 //	/metrics               Prometheus text format, public
@@ -28,6 +29,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/auth"
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
+	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/taxii"
@@ -67,6 +69,12 @@ type Config struct {
 	ReadTimeout, WriteTimeout, IdleTimeout time.Duration
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+	// Ledger, when set, logs every committed version and delete in the
+	// transparency log and serves /api/v1/log/ (log.go).
+	Ledger *ledger.Ledger
+	// Signatures verifies Kizuna-Signature headers on TAXII POSTs (nil:
+	// signed submissions are refused with 422).
+	Signatures taxii.SignatureVerifier
 }
 
 // Server is a running Kizuna HTTP server.
@@ -132,12 +140,18 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tlsConf = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 	}
+	st := cfg.Store
+	var rec ingest.Recorder
+	if cfg.Ledger != nil {
+		st, rec = cfg.Ledger.Wrap(st), cfg.Ledger
+	}
 	s.taxii, err = taxii.New(taxii.Config{
-		Store:  cfg.Store,
+		Store:  st,
 		Policy: cfg.Policy,
 		Pipeline: &ingest.Pipeline{
-			Store: cfg.Store, Policy: cfg.Policy, Log: cfg.Log, HubOrgID: cfg.HubOrgID,
+			Store: st, Policy: cfg.Policy, Log: cfg.Log, HubOrgID: cfg.HubOrgID, Recorder: rec,
 		},
+		Signatures:       cfg.Signatures,
 		Log:              cfg.Log,
 		MaxContentLength: cfg.MaxContentLength,
 		Limits:           cfg.Limits,
@@ -176,6 +190,8 @@ func (s *Server) routes() http.Handler {
 	}
 	mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
 	mux.Handle("POST /api/v1/share/preview", s.authed(s.sharePreview))
+	mux.Handle("POST /api/v1/telemetry", s.authed(s.telemetry))
+	s.logRoutes(mux)
 	mux.Handle("GET /public/clear", s.public(s.publicClear))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
