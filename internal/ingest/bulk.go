@@ -221,7 +221,7 @@ func (p *Pipeline) commit(ctx context.Context, sub Submission, b *batch, prog *P
 	var results []store.AddResult
 	if len(recs) > 0 {
 		var err error
-		results, err = p.Store.Add(ctx, sub.Collection, recs, "")
+		results, err = p.add(ctx, sub, recs)
 		if err != nil {
 			return fmt.Errorf("storing %d objects from %s: %w", len(recs), b.items[0].file, err)
 		}

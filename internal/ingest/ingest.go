@@ -27,6 +27,37 @@ type Pipeline struct {
 	// HubOrgID is the hub's identity id, shown as the source of objects
 	// published anonymously (empty: created_by_ref is removed instead).
 	HubOrgID string
+	// Recorder, when set, wraps every store transaction so that the
+	// versions it commits are appended to the transparency log.
+	Recorder Recorder
+}
+
+// Recorder records committed object versions in the transparency log
+// (implemented by provenance/ledger.Ledger).
+type Recorder interface {
+	// Commit runs commit, the store transaction of a batch of objs
+	// submitted into collection (signed by the organisation signer with
+	// key keyID when signer is not empty), then records what it stored.
+	// It returns commit's error.
+	Commit(ctx context.Context, collection string, objs []*stix.Object, signer, keyID string, commit func() error) error
+}
+
+// add stores recs in one transaction, through the Recorder when set.
+func (p *Pipeline) add(ctx context.Context, sub Submission, recs []store.Record) ([]store.AddResult, error) {
+	if p.Recorder == nil {
+		return p.Store.Add(ctx, sub.Collection, recs, sub.StatusID)
+	}
+	objs := make([]*stix.Object, len(recs))
+	for i, r := range recs {
+		objs[i] = r.Object
+	}
+	var out []store.AddResult
+	err := p.Recorder.Commit(ctx, sub.Collection, objs, sub.Signer, sub.KeyID, func() error {
+		var err error
+		out, err = p.Store.Add(ctx, sub.Collection, recs, sub.StatusID)
+		return err
+	})
+	return out, err
 }
 
 // Submission describes who submits into which collection.
@@ -42,6 +73,10 @@ type Submission struct {
 	// object's JSON is left exactly as submitted (adding a marking without
 	// a new "modified" would break STIX versioning).
 	DefaultTLP sharing.TLP
+	// Signer and KeyID name the organisation and key whose detached
+	// signature over the submission was verified (empty when unsigned);
+	// they are recorded in the transparency log entries.
+	Signer, KeyID string
 }
 
 // Result summarises a submission.
@@ -81,7 +116,7 @@ func (p *Pipeline) Submit(ctx context.Context, sub Submission, raws []json.RawMe
 	if len(recs) == 0 {
 		return res, nil
 	}
-	out, err := p.Store.Add(ctx, sub.Collection, recs, sub.StatusID)
+	out, err := p.add(ctx, sub, recs)
 	if err != nil {
 		return res, fmt.Errorf("storing %d objects: %w", len(recs), err)
 	}

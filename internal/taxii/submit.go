@@ -1,6 +1,7 @@
 package taxii
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
+	"github.com/kizuna-cti/kizuna/internal/provenance/sign"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 )
@@ -35,8 +37,28 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request, p sharing.P
 	if r.ContentLength > max {
 		return fmt.Errorf("%w: request body of %d bytes exceeds max_content_length %d", errkind.TooLarge, r.ContentLength, max)
 	}
-	raws, err := readEnvelope(http.MaxBytesReader(w, r.Body, max), max)
-	if err != nil {
+	var signer, keyID string
+	var raws []json.RawMessage
+	if hdr := r.Header.Get(sign.HeaderName); hdr != "" {
+		// Signed: the signature covers the whole body, so read it first.
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+		if err != nil {
+			if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+				return fmt.Errorf("%w: request body exceeds max_content_length %d", errkind.TooLarge, max)
+			}
+			return fmt.Errorf("reading request body: %w", err)
+		}
+		if h.cfg.Signatures == nil {
+			return fmt.Errorf("%w: %s header: this hub does not verify signatures", errkind.Unprocessable, sign.HeaderName)
+		}
+		signer, keyID, err = h.cfg.Signatures.VerifySubmission(r.Context(), p.OrgID, hdr, body)
+		if err != nil {
+			return fmt.Errorf("submission refused: %w", err)
+		}
+		if raws, err = readEnvelope(bytes.NewReader(body), max); err != nil {
+			return err
+		}
+	} else if raws, err = readEnvelope(http.MaxBytesReader(w, r.Body, max), max); err != nil {
 		return err
 	}
 
@@ -83,7 +105,8 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request, p sharing.P
 	}
 	if len(good) > 0 {
 		j := job{
-			sub:  ingest.Submission{Collection: c.ID, Principal: p, Anonymous: anonymous, StatusID: st.ID},
+			sub: ingest.Submission{Collection: c.ID, Principal: p, Anonymous: anonymous, StatusID: st.ID,
+				Signer: signer, KeyID: keyID},
 			raws: good,
 			done: make(chan struct{}),
 		}
@@ -115,7 +138,7 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request, p sharing.P
 		return fmt.Errorf("reading status %s: %w", st.ID, err)
 	}
 	h.log.InfoContext(ctx, "objects submitted", "collection", c.ID, "status", st.ID,
-		"objects", len(raws), "org", p.OrgID, "user", p.UserID)
+		"objects", len(raws), "org", p.OrgID, "user", p.UserID, "signer_key", keyID)
 	return writeJSON(w, http.StatusAccepted, mt, toStatusResource(final))
 }
 

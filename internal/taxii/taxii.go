@@ -49,6 +49,17 @@ type Config struct {
 	Workers, Queue int
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+	// Signatures verifies the Kizuna-Signature header of a POST (nil:
+	// signed submissions are refused, unsigned ones accepted).
+	Signatures SignatureVerifier
+}
+
+// SignatureVerifier checks a submission's detached signature (the value of
+// the Kizuna-Signature header) over the request body against the keys of
+// the submitting organisation. It returns the signer and key id; a
+// signature that does not verify wraps provenance.ErrVerification (422).
+type SignatureVerifier interface {
+	VerifySubmission(ctx context.Context, orgID, header string, body []byte) (signer, keyID string, err error)
 }
 
 // HandlerFunc is a TAXII endpoint: it receives the authenticated principal
