@@ -71,9 +71,12 @@ func parseObservation(s string) (Observation, error) {
 	if s == "" {
 		return Observation{}, errEmpty
 	}
-	// The common cases first: a bare address or a bare name.
-	if a, err := netip.ParseAddr(s); err == nil {
-		return addrObs(a), nil
+	// The common case first: a bare address (tried only on what can be
+	// one, since a failed ParseAddr allocates its error).
+	if mayBeAddr(s) {
+		if a, err := netip.ParseAddr(s); err == nil {
+			return addrObs(a), nil
+		}
 	}
 	if i := strings.Index(s, "://"); i >= 0 {
 		return hostObs(urlHost(s[i+3:]))
@@ -136,10 +139,10 @@ func hostObs(h string) (Observation, error) {
 		}
 		h = h[:i]
 	}
-	if a, err := netip.ParseAddr(h); err == nil {
-		return addrObs(a), nil
-	}
 	if looksNumeric(h) {
+		if a, err := netip.ParseAddr(h); err == nil {
+			return addrObs(a), nil
+		}
 		return Observation{}, fmt.Errorf("not an IP address: %q", h)
 	}
 	d, err := normDomain(h)
@@ -147,6 +150,12 @@ func hostObs(h string) (Observation, error) {
 		return Observation{}, err
 	}
 	return Observation{Kind: ObsDomain, Domain: d}, nil
+}
+
+// mayBeAddr reports whether s could be an IP address: digits and dots, or
+// containing a colon.
+func mayBeAddr(s string) bool {
+	return looksNumeric(s) || strings.IndexByte(s, ':') >= 0
 }
 
 // validPort reports whether p is ":" followed by 1 to 5 digits.
