@@ -99,6 +99,10 @@ func newRootCmd() *cobra.Command {
 		newTokenCmd(),
 		newShareCmd(),
 		newPatternCmd(),
+		newKeyCmd(),
+		newVerifyCmd(),
+		newAuditCmd(),
+		newMatchCmd(),
 	)
 	return root
 }
