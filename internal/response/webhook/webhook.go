@@ -2,7 +2,7 @@
 // check they come from the hub and are fresh, in the style of Stripe's
 // webhook signatures: a header
 //
-//	Kizuna-Signature: t=1700000000,v1=<hex HMAC-SHA256>
+//	Kizuna-Webhook-Signature: t=1700000000,v1=<hex HMAC-SHA256>
 //
 // where the HMAC is keyed with the subscription's secret and taken over
 // the decimal timestamp, a full stop and the raw request body. A receiver
@@ -24,8 +24,9 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 )
 
-// Header is the HTTP header carrying the signature.
-const Header = "Kizuna-Signature"
+// Header is the HTTP header carrying the signature (distinct from the
+// Kizuna-Signature header of signed TAXII POSTs in package provenance).
+const Header = "Kizuna-Webhook-Signature"
 
 // IdempotencyHeader is the HTTP header carrying the idempotency key.
 const IdempotencyHeader = "Idempotency-Key"
