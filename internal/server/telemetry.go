@@ -159,9 +159,14 @@ func (s *Server) telemetry(w http.ResponseWriter, r *http.Request, p sharing.Pri
 }
 
 // telemetryPipeline is the ingest pipeline sightings are submitted through,
-// configured like the TAXII one.
+// configured like the TAXII one (through the transparency ledger when the
+// server has one).
 func (s *Server) telemetryPipeline() *ingest.Pipeline {
-	return &ingest.Pipeline{Store: s.cfg.Store, Policy: s.cfg.Policy, Log: s.log, HubOrgID: s.cfg.HubOrgID}
+	p := &ingest.Pipeline{Store: s.cfg.Store, Policy: s.cfg.Policy, Log: s.log, HubOrgID: s.cfg.HubOrgID}
+	if s.cfg.Ledger != nil {
+		p.Store, p.Recorder = s.cfg.Ledger.Wrap(s.cfg.Store), s.cfg.Ledger
+	}
+	return p
 }
 
 // bodyError classifies an error reading the request body.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 )
@@ -206,5 +208,30 @@ func TestTelemetryErrors(t *testing.T) {
 			r, _ := postTelemetry(t, f, tt.user, tt.query, tt.body)
 			wantStatus(t, r, tt.status)
 		})
+	}
+}
+
+// TestTelemetrySightingsLogged checks that sightings go through the same
+// pipeline wiring as TAXII submissions: with a ledger, each one is logged.
+func TestTelemetrySightingsLogged(t *testing.T) {
+	var l *ledger.Ledger
+	var keys *ledger.OrgKeys
+	f := newFixture(t, withLedger(t, &l, &keys))
+	seedTelemetryIndicators(t, f)
+	before, err := l.Log().Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, res := postTelemetry(t, f, "alice", "", telZeekDNS)
+	wantStatus(t, r, 200)
+	if len(res.Sightings) != 2 {
+		t.Fatalf("result = %s, want 2 sightings", r.body)
+	}
+	after, err := l.Log().Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.N-before.N != 2 {
+		t.Errorf("log grew by %d entries, want 2 (one per sighting)", after.N-before.N)
 	}
 }
