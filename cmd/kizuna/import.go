@@ -14,6 +14,7 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
+	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
@@ -78,7 +79,12 @@ refused, 2 other errors.`,
 			if err != nil {
 				return err
 			}
-			p := &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st)}
+			led, err := ledger.Open(ctx, dataDir, st, policy, log, ledger.Options{HubIdentity: hubOrgID(ctx, st)})
+			if err != nil {
+				return fmt.Errorf("import: transparency log: %w", err)
+			}
+			defer led.Close()
+			p := &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st), Recorder: led}
 			sub := ingest.Submission{Collection: collection, Principal: pr, Anonymous: anon, DefaultTLP: level}
 			rep := newProgressReporter(stderr, totalSize(srcs))
 			prog, err := p.Import(ctx, sub, srcs, ingest.ImportOptions{

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-cti/kizuna/internal/auth"
+	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 )
@@ -63,6 +64,12 @@ server gracefully.`,
 			}
 			defer st.Close()
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+			policy := sharing.NewPolicy(sharing.TLPNone)
+			led, err := ledger.Open(ctx, dataDir, st, policy, log, ledger.Options{HubIdentity: hubOrgID(ctx, st)})
+			if err != nil {
+				return failure("serve: transparency log: %v", err)
+			}
+			defer led.Close()
 			srv, err := server.New(server.Config{
 				Listen:           listen,
 				InsecureHTTP:     insecureHTTP,
@@ -70,7 +77,9 @@ server gracefully.`,
 				TLSKey:           tlsKey,
 				DataDir:          dataDir,
 				Store:            st,
-				Policy:           sharing.NewPolicy(sharing.TLPNone),
+				Policy:           policy,
+				Ledger:           led,
+				Signatures:       ledger.NewOrgKeys(dataDir),
 				Log:              log,
 				MaxContentLength: maxContentLength,
 				Auth:             &auth.Authenticator{Dir: st, Log: log},

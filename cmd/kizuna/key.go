@@ -1,0 +1,216 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
+	"github.com/kizuna-cti/kizuna/internal/provenance/sign"
+)
+
+// newKeyCmd is `kizuna key`: organisations' signing keys.
+func newKeyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key",
+		Short: "Manage organisations' signing keys (generate, add, list, sign)",
+		Long: `Organisations sign what they submit with their own keys; the hub verifies
+the Kizuna-Signature header of a TAXII POST against the public keys registered
+for the submitting organisation (DIR/keys/orgs/, picked up by a running server
+without a restart). Unsigned submissions stay allowed.`,
+	}
+	cmd.AddCommand(newKeyGenerateCmd(), newKeyAddCmd(), newKeyListCmd(), newKeySignCmd())
+	return cmd
+}
+
+// orgIdentity resolves --org to an identity id: an identity id as given,
+// else an organisation name looked up in the data directory.
+func orgIdentity(cmd *cobra.Command, dataDir, org string) (string, error) {
+	if strings.HasPrefix(org, "identity--") {
+		return org, nil
+	}
+	if dataDir == "" {
+		return "", usage("key: --org %q is not an identity id; give --data DIR to look the name up", org)
+	}
+	st, err := openExisting(cmd, dataDir)
+	if err != nil {
+		return "", err
+	}
+	defer st.Close()
+	o, err := orgNamed(cmd.Context(), st, org)
+	if err != nil {
+		return "", err
+	}
+	return o.ID, nil
+}
+
+func newKeyGenerateCmd() *cobra.Command {
+	var dataDir, org, out, alg string
+	cmd := &cobra.Command{
+		Use:   "generate --org NAME|IDENTITY --out FILE [--alg ed25519|ed25519+ml-dsa-65] [--data DIR]",
+		Short: "Generate a key pair: FILE (private, mode 0600) and FILE.pub (public key file)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if org == "" || out == "" {
+				return usage("key generate: --org and --out are required")
+			}
+			a := sign.Alg(alg)
+			if a.SignatureSize() == 0 {
+				return usage("key generate: --alg %q: want ed25519 or ed25519+ml-dsa-65", alg)
+			}
+			id, err := orgIdentity(cmd, dataDir, org)
+			if err != nil {
+				return err
+			}
+			key, err := sign.GenerateKey(rand.Reader, a)
+			if err != nil {
+				return failure("key generate: %v", err)
+			}
+			priv, err := sign.MarshalPrivateKeyFile(id, key)
+			if err != nil {
+				return failure("key generate: %v", err)
+			}
+			pub, err := sign.MarshalPublicKeyFile(id, key.Public())
+			if err != nil {
+				return failure("key generate: %v", err)
+			}
+			f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if err != nil {
+				return failure("key generate: %v", err)
+			}
+			if _, err := f.Write(priv); err != nil {
+				f.Close()
+				return failure("key generate: %v", err)
+			}
+			if err := f.Close(); err != nil {
+				return failure("key generate: %v", err)
+			}
+			if err := os.WriteFile(out+".pub", pub, 0o644); err != nil {
+				return failure("key generate: %v", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s.pub\n", key.Public().ID(), id, out)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data", os.Getenv("KIZUNA_DATA"), "data directory, to look an organisation name up (env KIZUNA_DATA)")
+	f.StringVar(&org, "org", "", "owning organisation: a name (with --data) or an identity id")
+	f.StringVar(&out, "out", "", "private key file to create (the public key goes to FILE.pub)")
+	f.StringVar(&alg, "alg", string(sign.Ed25519), "algorithm: ed25519 or ed25519+ml-dsa-65 (hybrid, post-quantum)")
+	return cmd
+}
+
+func newKeyAddCmd() *cobra.Command {
+	var dataDir, org, file string
+	cmd := &cobra.Command{
+		Use:   "add --data DIR --org NAME --file PUBKEY",
+		Short: "Register an organisation's public key (a public key file from key generate)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dataDir == "" || org == "" || file == "" {
+				return usage("key add: --data, --org and --file are required")
+			}
+			data, err := os.ReadFile(file)
+			if err != nil {
+				return failure("key add: %v", err)
+			}
+			owner, pub, err := sign.ParsePublicKeyFile(data)
+			if err != nil {
+				return failure("key add: %s: %v", file, err)
+			}
+			id, err := orgIdentity(cmd, dataDir, org)
+			if err != nil {
+				return err
+			}
+			if owner != id {
+				return failure("key add: %s is a key of %s, not of %s (%s)", file, owner, org, id)
+			}
+			if err := ledger.NewOrgKeys(dataDir).Add(id, pub); err != nil {
+				return failure("key add: %v", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", pub.ID(), id)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dataDir, "data", os.Getenv("KIZUNA_DATA"), "data directory (env KIZUNA_DATA)")
+	f.StringVar(&org, "org", "", "organisation name or identity id")
+	f.StringVar(&file, "file", "", "public key file")
+	return cmd
+}
+
+func newKeyListCmd() *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "list --data DIR",
+		Short: "List the registered public keys: key id, algorithm, organisation",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dataDir == "" {
+				return usage("key list: --data is required (or set KIZUNA_DATA)")
+			}
+			keys, err := ledger.NewOrgKeys(dataDir).List()
+			if err != nil {
+				return failure("key list: %v", err)
+			}
+			names := map[string]string{}
+			if st, err := openExisting(cmd, dataDir); err == nil {
+				if orgs, err := st.Orgs(cmd.Context()); err == nil {
+					for _, o := range orgs {
+						names[o.ID] = o.Name
+					}
+				}
+				st.Close()
+			}
+			for _, k := range keys {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\t%s\t%s\n", k.Key.ID(), k.Key.Alg(), k.Identity, names[k.Identity])
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", os.Getenv("KIZUNA_DATA"), "data directory (env KIZUNA_DATA)")
+	return cmd
+}
+
+func newKeySignCmd() *cobra.Command {
+	var keyFile string
+	var header bool
+	cmd := &cobra.Command{
+		Use:   "sign --key PRIVKEY [--header] FILE",
+		Short: "Sign a JSON document (object, bundle or TAXII envelope): the signature JSON, or the Kizuna-Signature header value",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if keyFile == "" {
+				return usage("key sign: --key is required")
+			}
+			kb, err := os.ReadFile(keyFile)
+			if err != nil {
+				return failure("key sign: %v", err)
+			}
+			id, key, err := sign.ParsePrivateKeyFile(kb)
+			if err != nil {
+				return failure("key sign: %s: %v", keyFile, err)
+			}
+			doc, err := os.ReadFile(args[0])
+			if err != nil {
+				return failure("key sign: %v", err)
+			}
+			sig, err := sign.Sign(key, id, doc)
+			if err != nil {
+				return failure("key sign: %s: %v", args[0], err)
+			}
+			if header {
+				fmt.Fprintln(cmd.OutOrStdout(), sign.FormatHeader(sig))
+			} else {
+				fmt.Fprintln(cmd.OutOrStdout(), string(sig.Marshal()))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&keyFile, "key", "", "private key file")
+	cmd.Flags().BoolVar(&header, "header", false, "print the Kizuna-Signature header value instead of the signature JSON")
+	return cmd
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/kizuna-cti/kizuna/internal/provenance/sign"
+	"github.com/kizuna-cti/kizuna/internal/provenance/translog"
+	"github.com/kizuna-cti/kizuna/internal/stix"
+)
+
+// newVerifyCmd is `kizuna verify`: offline checks of a document's
+// signature and of log receipts.
+func newVerifyCmd() *cobra.Command {
+	var sigFile string
+	var receipts, keyFiles []string
+	cmd := &cobra.Command{
+		Use:   "verify OBJECT|BUNDLE [--sig FILE] [--receipt FILE]... --key FILE...",
+		Short: "Check a document's detached signature and transparency-log receipts, offline",
+		Long: `Verify checks, without contacting the hub:
+
+  - the detached signature over the document's RFC 8785 canonical JSON
+    (--sig FILE, default OBJECT.sig when it exists), against the public key
+    files given with --key (kizuna key generate writes them as FILE.pub);
+  - each receipt (--receipt FILE, from GET /api/v1/log/inclusion): the hub's
+    signed tree head, the inclusion proof, and that the logged hash is the
+    canonical hash of the document or of one object in the bundle. The hub's
+    verifier key (GET /api/v1/log/key) is given with --key too.
+
+A --key file holding JSON is an organisation's public key file; any other is
+the hub's note verifier key. Exit status: 0 everything verifies, 1 a check
+failed (the reason on stderr), 2 usage.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			doc, err := os.ReadFile(args[0])
+			if err != nil {
+				return usage("verify: %v", err)
+			}
+			var ring sign.Keyring
+			var verifiers []note.Verifier
+			for _, kf := range keyFiles {
+				b, err := os.ReadFile(kf)
+				if err != nil {
+					return usage("verify: --key: %v", err)
+				}
+				if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+					id, pub, err := sign.ParsePublicKeyFile(t)
+					if err != nil {
+						return usage("verify: --key %s: %v", kf, err)
+					}
+					if err := ring.Add(id, pub); err != nil {
+						return usage("verify: --key %s: %v", kf, err)
+					}
+					continue
+				}
+				v, err := translog.NewHeadVerifier(strings.TrimSpace(string(b)))
+				if err != nil {
+					return usage("verify: --key %s: neither a public key file nor a note verifier key: %v", kf, err)
+				}
+				verifiers = append(verifiers, v)
+			}
+			if sigFile == "" {
+				if _, err := os.Stat(args[0] + ".sig"); err == nil {
+					sigFile = args[0] + ".sig"
+				}
+			}
+			if sigFile == "" && len(receipts) == 0 {
+				return usage("verify: nothing to check: give --sig FILE (or put it at %s.sig) or --receipt FILE", args[0])
+			}
+			if sigFile != "" {
+				b, err := os.ReadFile(sigFile)
+				if err != nil {
+					return usage("verify: --sig: %v", err)
+				}
+				sig, err := sign.ParseSignature(bytes.TrimSpace(b))
+				if err != nil {
+					return failure("verify: %s: %v", sigFile, err)
+				}
+				if err := ring.Verify(sig, doc); err != nil {
+					return failure("verify: signature %s: %v", sigFile, err)
+				}
+				fmt.Fprintf(out, "signature: good (signer %s, %s key %s)\n", sig.Signer, sig.Alg, sig.KeyID)
+			}
+			if len(receipts) == 0 {
+				return nil
+			}
+			if len(verifiers) != 1 {
+				return usage("verify: a receipt needs the hub's verifier key: give exactly one --key FILE holding it (from /api/v1/log/key)")
+			}
+			hashes, err := objectHashes(doc)
+			if err != nil {
+				return failure("verify: %s: %v", args[0], err)
+			}
+			for _, rf := range receipts {
+				b, err := os.ReadFile(rf)
+				if err != nil {
+					return usage("verify: --receipt: %v", err)
+				}
+				rc, err := translog.ParseReceipt(b)
+				if err != nil {
+					return failure("verify: receipt %s: %v", rf, err)
+				}
+				e, err := translog.ParseEntry([]byte(rc.Entry))
+				if err != nil {
+					return failure("verify: receipt %s: %v", rf, err)
+				}
+				if !hashes[e.ObjectHash] {
+					return failure("verify: receipt %s: it logs %s with hash %s, which %s does not contain", rf, e.ObjectID, hex.EncodeToString(e.ObjectHash[:]), args[0])
+				}
+				e, tree, err := translog.VerifyReceipt(rc, verifiers[0], e.ObjectHash)
+				if err != nil {
+					return failure("verify: receipt %s: %v", rf, err)
+				}
+				fmt.Fprintf(out, "receipt: %s version %q (collection %s) is record %d of the log of %d records", e.ObjectID, e.Version, e.Collection, rc.Index, tree.N)
+				if e.Signer != "" {
+					fmt.Fprintf(out, ", submitted signed by %s (key %s)", e.Signer, e.KeyID)
+				}
+				fmt.Fprintln(out)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&sigFile, "sig", "", "detached signature file (default OBJECT.sig when present)")
+	f.StringArrayVar(&receipts, "receipt", nil, "receipt file (repeatable)")
+	f.StringArrayVar(&keyFiles, "key", nil, "public key file of the signer, or the hub's verifier key (repeatable)")
+	return cmd
+}
+
+// objectHashes returns the canonical hashes of the document and of every
+// object it contains (a bundle, envelope, array or single object).
+func objectHashes(doc []byte) (map[[32]byte]bool, error) {
+	out := map[[32]byte]bool{}
+	if h, err := sign.Digest(doc); err == nil {
+		out[h] = true
+	}
+	err := stix.ReadObjects(bytes.NewReader(doc), func(_ int, raw json.RawMessage) error {
+		h, err := sign.Digest(raw)
+		if err != nil {
+			return err
+		}
+		out[h] = true
+		return nil
+	})
+	if err != nil && len(out) == 0 {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no objects")
+	}
+	return out, nil
+}
