@@ -671,6 +671,11 @@ func TestCrashDuringTAXIIImport(t *testing.T) {
 			len(st.Successes) != st.SuccessCount || len(st.Pendings) != st.PendingCount {
 			t.Errorf("status %s of bundle %d inconsistent: %+v", sid, b.n, st)
 		}
+		// The restarted server failed what the crash interrupted: no
+		// status stays pending forever.
+		if st.PendingCount != 0 || st.Status != "complete" {
+			t.Errorf("status %s of bundle %d still %s with %d pending after the restart", sid, b.n, st.Status, st.PendingCount)
+		}
 		if before := l.lastSeen[sid]; st.SuccessCount < before.SuccessCount {
 			t.Errorf("status %s: %d successes before the kill, %d after", sid, before.SuccessCount, st.SuccessCount)
 		}

@@ -242,6 +242,13 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Start begins listening and serving in the background.
 func (s *Server) Start(ctx context.Context) error {
+	// Submissions a crash interrupted were rolled back whole: their
+	// statuses must say failed, not stay pending forever.
+	if n, err := s.cfg.Store.FailPending(ctx, "not stored: the hub restarted before this submission completed; submit it again"); err != nil {
+		return fmt.Errorf("recovering interrupted submissions: %w", err)
+	} else if n > 0 {
+		s.log.Warn("submissions interrupted by a restart marked failed", "objects", n)
+	}
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", s.cfg.Listen, err)

@@ -178,6 +178,12 @@ type Statuses interface {
 	// marks them no longer pending.
 	FailStatus(ctx context.Context, id string, failures []StatusDetail) error
 	Status(ctx context.Context, id string) (Status, error)
+	// FailPending marks every entry still pending, in every status, as
+	// failed with message, and returns how many it marked. A server calls
+	// it when it starts: a submission interrupted by a crash was rolled
+	// back whole, so its pending objects will never be stored, and its
+	// status must say so rather than stay pending forever.
+	FailPending(ctx context.Context, message string) (int, error)
 }
 
 // Org is an organisation.

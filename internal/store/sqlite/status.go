@@ -182,3 +182,17 @@ func (s *Store) Status(ctx context.Context, id string) (store.Status, error) {
 	st.Complete = len(st.Pendings) == 0
 	return st, nil
 }
+
+// FailPending marks every pending status entry as failed; see
+// store.Statuses.
+func (s *Store) FailPending(ctx context.Context, message string) (int, error) {
+	r, err := s.w.ExecContext(ctx, `UPDATE status_entries SET state = ?, message = ? WHERE state = ?`, stateFailure, message, statePending)
+	if err != nil {
+		return 0, fmt.Errorf("failing pending status entries: %w", err)
+	}
+	n, err := r.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("failing pending status entries: %w", err)
+	}
+	return int(n), nil
+}

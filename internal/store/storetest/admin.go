@@ -145,6 +145,50 @@ func testStatuses(t *testing.T, s store.Store) {
 	}
 }
 
+// testFailPending: after a crash, what was pending is failed with the
+// reason, what succeeded or failed stays as it was.
+func testFailPending(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	coll := newCollection(t, s)
+	a := sdo(t, "indicator", "indicator--00000000-0000-4000-8000-0000000000fa", 0, 0, "2.1", "")
+	b := sdo(t, "indicator", "indicator--00000000-0000-4000-8000-0000000000fb", 0, 0, "2.1", "")
+	c := sdo(t, "indicator", "indicator--00000000-0000-4000-8000-0000000000fc", 0, 0, "2.1", "")
+	st1 := store.Status{ID: "status-" + uniq(), Collection: coll, OwnerOrg: "identity--o", Requested: time.Now().UTC(),
+		Pendings: []store.StatusDetail{{ID: a.ID, Version: a.Modified}, {ID: b.ID, Version: b.Modified}}}
+	st2 := store.Status{ID: "status-" + uniq(), Collection: coll, OwnerOrg: "identity--o", Requested: time.Now().UTC(),
+		Pendings: []store.StatusDetail{{ID: c.ID, Version: c.Modified}}}
+	for _, st := range []store.Status{st1, st2} {
+		if err := s.CreateStatus(ctx, st); err != nil {
+			t.Fatalf("CreateStatus: %v", err)
+		}
+	}
+	if _, err := s.Add(ctx, coll, []store.Record{rec(a, sharing.TLPGreen)}, st1.ID); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	n, err := s.FailPending(ctx, "interrupted by a restart")
+	if err != nil || n != 2 {
+		t.Fatalf("FailPending = %d, %v; want 2 entries (b and c)", n, err)
+	}
+	got1, err := s.Status(ctx, st1.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got1.Complete || len(got1.Successes) != 1 || got1.Successes[0].ID != a.ID || len(got1.Failures) != 1 ||
+		got1.Failures[0].ID != b.ID || got1.Failures[0].Message != "interrupted by a restart" {
+		t.Errorf("status 1 after FailPending: %+v", got1)
+	}
+	got2, err := s.Status(ctx, st2.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got2.Complete || len(got2.Failures) != 1 || got2.Failures[0].ID != c.ID || len(got2.Pendings) != 0 {
+		t.Errorf("status 2 after FailPending: %+v", got2)
+	}
+	if n, err := s.FailPending(ctx, "again"); err != nil || n != 0 {
+		t.Errorf("second FailPending = %d, %v; want 0", n, err)
+	}
+}
+
 func testDirectory(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	created := time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC)

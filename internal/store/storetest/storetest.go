@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LastAmongVisible", testLastAmongVisible},
 		{"Delete", testDelete},
 		{"Statuses", testStatuses},
+		{"FailPending", testFailPending},
 		{"Directory", testDirectory},
 		{"MarkingKnown", testMarkingKnown},
 	}
