@@ -22,6 +22,7 @@ import (
 func newVerifyCmd() *cobra.Command {
 	var sigFile string
 	var receipts, keyFiles []string
+	var printHash bool
 	cmd := &cobra.Command{
 		Use:   "verify OBJECT|BUNDLE [--sig FILE] [--receipt FILE]... --key FILE...",
 		Short: "Check a document's detached signature and transparency-log receipts, offline",
@@ -36,7 +37,8 @@ func newVerifyCmd() *cobra.Command {
     verifier key (GET /api/v1/log/key) is given with --key too.
 
 A --key file holding JSON is an organisation's public key file; any other is
-the hub's note verifier key. Exit status: 0 everything verifies, 1 a check
+the hub's note verifier key. --hash only prints the canonical SHA-256 of every
+object in the document (what GET /api/v1/log/inclusion?hash= takes). Exit status: 0 everything verifies, 1 a check
 failed (the reason on stderr), 2 usage.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,6 +46,9 @@ failed (the reason on stderr), 2 usage.`,
 			doc, err := os.ReadFile(args[0])
 			if err != nil {
 				return usage("verify: %v", err)
+			}
+			if printHash {
+				return printHashes(cmd, doc, args[0])
 			}
 			var ring sign.Keyring
 			var verifiers []note.Verifier
@@ -133,6 +138,7 @@ failed (the reason on stderr), 2 usage.`,
 	f.StringVar(&sigFile, "sig", "", "detached signature file (default OBJECT.sig when present)")
 	f.StringArrayVar(&receipts, "receipt", nil, "receipt file (repeatable)")
 	f.StringArrayVar(&keyFiles, "key", nil, "public key file of the signer, or the hub's verifier key (repeatable)")
+	f.BoolVar(&printHash, "hash", false, "print the canonical SHA-256 and id of every object, and check nothing")
 	return cmd
 }
 
@@ -158,4 +164,25 @@ func objectHashes(doc []byte) (map[[32]byte]bool, error) {
 		return nil, errors.New("no objects")
 	}
 	return out, nil
+}
+
+// printHashes prints "HASH<TAB>ID" for every object of the document.
+func printHashes(cmd *cobra.Command, doc []byte, name string) error {
+	out := cmd.OutOrStdout()
+	err := stix.ReadObjects(bytes.NewReader(doc), func(_ int, raw json.RawMessage) error {
+		h, err := sign.Digest(raw)
+		if err != nil {
+			return err
+		}
+		var head struct {
+			ID string `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &head)
+		fmt.Fprintf(out, "%s\t%s\n", hex.EncodeToString(h[:]), head.ID)
+		return nil
+	})
+	if err != nil {
+		return failure("verify: %s: %v", name, err)
+	}
+	return nil
 }

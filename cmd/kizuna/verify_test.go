@@ -101,6 +101,9 @@ func TestSignedPostAndOfflineVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := stix.Hash(o)
+	if got := kzOK(t, "verify", "--hash", envFile); got != hex.EncodeToString(h[:])+"\t"+o.ID {
+		t.Errorf("verify --hash = %q", got)
+	}
 	receipt := writeFile(t, "receipt.json", get("/api/v1/log/inclusion?hash="+hex.EncodeToString(h[:])))
 	hubKey := writeFile(t, "hub.vk", get("/api/v1/log/key"))
 	// The object re-formatted still verifies (canonical hash).
