@@ -103,6 +103,8 @@ func newRootCmd() *cobra.Command {
 		newVerifyCmd(),
 		newAuditCmd(),
 		newMatchCmd(),
+		newConstituencyCmd(),
+		newRouteCmd(),
 	)
 	return root
 }

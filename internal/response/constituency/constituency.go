@@ -166,9 +166,25 @@ func (r *Registry) Add(ctx context.Context, orgID string, resources ...string) (
 	return added, nil
 }
 
+// NotRegisteredError is Remove's error for resources not registered to
+// the organisation. It wraps errkind.NotFound.
+type NotRegisteredError struct {
+	OrgID string
+	// Resources are the canonical forms of the resources not registered.
+	Resources []string
+}
+
+// Error returns "not found: A, B not registered to ORG".
+func (e *NotRegisteredError) Error() string {
+	return fmt.Sprintf("%v: %s not registered to %s", errkind.NotFound, strings.Join(e.Resources, ", "), e.OrgID)
+}
+
+// Unwrap returns errkind.NotFound.
+func (e *NotRegisteredError) Unwrap() error { return errkind.NotFound }
+
 // Remove deletes registrations of orgID. It is all-or-nothing: if any
 // resource does not parse (errkind.Invalid) or is not registered to orgID
-// (errkind.NotFound, naming every such resource), nothing is removed.
+// (a *NotRegisteredError naming every such resource), nothing is removed.
 // Resources are compared in canonical form, so any spelling that
 // ParseResource accepts removes the registration.
 func (r *Registry) Remove(ctx context.Context, orgID string, resources ...string) (removed int, err error) {
@@ -206,7 +222,7 @@ func (r *Registry) Remove(ctx context.Context, orgID string, resources ...string
 		removed += int(k)
 	}
 	if len(missing) > 0 {
-		return 0, fmt.Errorf("constituency remove: %w: not registered to %s: %s", errkind.NotFound, orgID, strings.Join(missing, ", "))
+		return 0, fmt.Errorf("constituency remove: %w", &NotRegisteredError{OrgID: orgID, Resources: missing})
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("constituency remove: commit: %w", err)

@@ -91,7 +91,8 @@ func TestRegistry(t *testing.T) {
 
 	// Remove is all-or-nothing too.
 	_, err = r.Remove(ctx, "org-a", "192.0.2.0/24", "198.51.100.0/24")
-	if !errors.Is(err, errkind.NotFound) || !strings.Contains(err.Error(), "198.51.100.0/24") {
+	var nr *NotRegisteredError
+	if !errors.Is(err, errkind.NotFound) || !errors.As(err, &nr) || !slices.Equal(nr.Resources, []string{"198.51.100.0/24"}) {
 		t.Fatalf("Remove of unregistered: %v", err)
 	}
 	if _, err := r.Remove(ctx, "org-a", "192.0.2.0/24", "junk!"); !errors.Is(err, errkind.Invalid) {
