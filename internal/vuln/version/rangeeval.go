@@ -14,13 +14,14 @@ type Event struct {
 }
 
 // value returns the event's version and its kind's rank for ordering ties
-// (a fix at v takes effect before an introduction at the same v).
+// (an introduction at v comes before a fix at the same v, so
+// "introduced X, fixed X" is empty).
 func (e Event) value() (string, int) {
 	switch {
 	case e.Introduced != "":
-		return e.Introduced, 1
+		return e.Introduced, 0
 	case e.Fixed != "":
-		return e.Fixed, 0
+		return e.Fixed, 1
 	case e.LastAffected != "":
 		return e.LastAffected, 2
 	case e.Limit != "":
@@ -36,6 +37,16 @@ func (e Event) value() (string, int) {
 // from above: v must be below one of them. Events with an empty value are
 // ignored.
 func InRange(eco Ecosystem, events []Event, v string) bool {
+	eco = Normalize(string(eco))
+	if len(events) == 2 && events[0].Introduced != "" && (events[1].Fixed != "" || events[1].LastAffected != "") {
+		// The common single interval needs no sorting.
+		return inInterval(eco, events[0], events[1], v)
+	}
+	return inRangeSorted(eco, events, v)
+}
+
+// inRangeSorted is the general evaluation of InRange.
+func inRangeSorted(eco Ecosystem, events []Event, v string) bool {
 	sorted := make([]Event, 0, len(events))
 	var limits []string
 	for _, e := range events {
@@ -100,4 +111,24 @@ func compareEventVersions(eco Ecosystem, a, b string) int {
 		return 1
 	}
 	return Compare(eco, a, b)
+}
+
+// inInterval evaluates the range [introduced, fixed) or [introduced,
+// last_affected]. An interval whose end lies below its start is evaluated
+// as OSV would (the end closes nothing that was opened).
+func inInterval(eco Ecosystem, start, end Event, v string) bool {
+	if start.Introduced != "0" && Compare(eco, v, start.Introduced) < 0 {
+		return false
+	}
+	endV := end.Fixed
+	if endV == "" {
+		endV = end.LastAffected
+	}
+	if compareEventVersions(eco, endV, start.Introduced) < 0 {
+		return true // sorted first, the end event closes nothing
+	}
+	if end.Fixed != "" {
+		return Compare(eco, v, end.Fixed) < 0
+	}
+	return Compare(eco, v, end.LastAffected) <= 0
 }

@@ -40,6 +40,10 @@ const (
 // "maven", "gem", "cargo", ...) to the Ecosystem whose ordering applies.
 // Unknown names are returned unchanged (and compare with Generic).
 func Normalize(name string) Ecosystem {
+	switch Ecosystem(name) {
+	case SemVer, Go, NPM, PyPI, Maven, Debian, RPM, Cargo, NuGet, RubyGems, Packagist, Alpine, Generic:
+		return Ecosystem(name)
+	}
 	base := name
 	if i := strings.IndexByte(base, ':'); i >= 0 {
 		base = base[:i]
@@ -82,7 +86,11 @@ func Normalize(name string) Ecosystem {
 // after the well-formed versions' rules give up, so Compare is total and
 // antisymmetric for every pair of strings.
 func Compare(eco Ecosystem, a, b string) int {
-	switch Normalize(string(eco)) {
+	eco = Normalize(string(eco))
+	if c, ok := compareFast(eco, a, b); ok {
+		return c
+	}
+	switch eco {
 	case Go:
 		return compareGo(a, b)
 	case SemVer, NPM, Cargo, NuGet, Packagist:
@@ -99,6 +107,45 @@ func Compare(eco Ecosystem, a, b string) int {
 		return compareGem(a, b)
 	}
 	return compareGeneric(a, b)
+}
+
+// compareFast handles two dotted-numeric versions (the common case)
+// without parsing; ok is false when the general rules must decide.
+func compareFast(eco Ecosystem, a, b string) (int, bool) {
+	if eco == Go {
+		if len(a) > 0 && a[0] == 'v' {
+			a = a[1:]
+		}
+		if len(b) > 0 && b[0] == 'v' {
+			b = b[1:]
+		}
+	}
+	if !dotted(a) || !dotted(b) {
+		return 0, false
+	}
+	switch eco {
+	case SemVer, NPM, Cargo, NuGet, Packagist, PyPI, Maven, RubyGems:
+		return compareDotted(a, b, true), true
+	case Go:
+		// x/mod/semver accepts at most three numbers without leading zeros.
+		if parts(a) > 3 || parts(b) > 3 {
+			return 0, false
+		}
+		return compareDotted(a, b, true), true
+	case Debian, RPM, Alpine, Generic:
+		return compareDotted(a, b, false), true
+	}
+	return compareDotted(a, b, false), true
+}
+
+func parts(s string) int {
+	n := 1
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			n++
+		}
+	}
+	return n
 }
 
 // Valid reports whether v is a well-formed version in the scheme of eco.

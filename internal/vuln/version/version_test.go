@@ -195,3 +195,26 @@ func BenchmarkCompare(b *testing.B) {
 		})
 	}
 }
+
+// FuzzInRange checks the single-interval fast path of InRange against the
+// general sorted evaluation.
+func FuzzInRange(f *testing.F) {
+	f.Add("SemVer", "1.0.0", "2.0.0", "1.5.0", true)
+	f.Add("PyPI", "0", "2.0rc1", "2.0a1", false)
+	f.Add("Debian", "1:1.0", "1.0", "1.0", true)
+	f.Add("Maven", "1.0", "1.0", "1.0", true)
+	f.Fuzz(func(t *testing.T, eco, lo, hi, v string, fixed bool) {
+		if lo == "" || hi == "" {
+			return
+		}
+		end := Event{LastAffected: hi}
+		if fixed {
+			end = Event{Fixed: hi}
+		}
+		ev := []Event{{Introduced: lo}, end}
+		e := Ecosystem(eco)
+		if got, want := InRange(e, ev, v), inRangeSorted(Normalize(eco), ev, v); got != want {
+			t.Fatalf("InRange(%s, %v, %q) = %v, general evaluation %v", eco, ev, v, got, want)
+		}
+	})
+}
