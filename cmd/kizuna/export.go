@@ -27,6 +27,7 @@ func newExportCmd() *cobra.Command {
 		dataDir, collection, addedAfter, orgName, userName string
 		types                                              []string
 		latest                                             bool
+		signFile                                           string
 	)
 	cmd := &cobra.Command{
 		Use:   "export --data DIR [--type T]... [--collection ID] [--added-after TS] [--org NAME [--user NAME]] > bundle.json",
@@ -86,6 +87,9 @@ their recipients with --org/--user.`,
 				return fmt.Errorf("export: collection %q: %w", collection, errkind.NotFound)
 			}
 			f.Access = policy.Access(pr)
+			if signFile != "" {
+				return exportSigned(cmd, st, f, dataDir, signFile)
+			}
 			if _, err := writeBundle(ctx, st, f, cmd.OutOrStdout()); err != nil {
 				return fmt.Errorf("export: %w", err)
 			}
@@ -100,6 +104,7 @@ their recipients with --org/--user.`,
 	fl.StringVar(&orgName, "org", "", "export what this organisation may see")
 	fl.StringVar(&userName, "user", "", "export what this user of the organisation may see")
 	fl.BoolVar(&latest, "latest", false, "export only the latest version of each object")
+	fl.StringVar(&signFile, "sign", "", "also write the hub's detached signature of the bundle to FILE (holds the bundle in memory)")
 	return cmd
 }
 

@@ -1,15 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"crypto/rand"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/provenance/sign"
+	"github.com/kizuna-cti/kizuna/internal/store"
 )
 
 // newKeyCmd is `kizuna key`: organisations' signing keys.
@@ -22,7 +25,7 @@ the Kizuna-Signature header of a TAXII POST against the public keys registered
 for the submitting organisation (DIR/keys/orgs/, picked up by a running server
 without a restart). Unsigned submissions stay allowed.`,
 	}
-	cmd.AddCommand(newKeyGenerateCmd(), newKeyAddCmd(), newKeyListCmd(), newKeySignCmd())
+	cmd.AddCommand(newKeyGenerateCmd(), newKeyAddCmd(), newKeyListCmd(), newKeySignCmd(), newKeyHubCmd())
 	return cmd
 }
 
@@ -212,5 +215,80 @@ func newKeySignCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&keyFile, "key", "", "private key file")
 	cmd.Flags().BoolVar(&header, "header", false, "print the Kizuna-Signature header value instead of the signature JSON")
+	return cmd
+}
+
+// exportSigned writes the bundle selected by f to stdout and the hub's
+// detached signature over it (kizuna verify BUNDLE --sig FILE --key
+// HUBPUB checks it; kizuna key hub prints HUBPUB). The bundle is held in
+// memory, since the signature covers its canonical form.
+func exportSigned(cmd *cobra.Command, st store.Objects, f store.Filter, dataDir, sigFile string) error {
+	key, id, err := hubSigningKey(cmd, dataDir)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if _, err := writeBundle(cmd.Context(), st, f, &buf); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	sig, err := sign.Sign(key, id, buf.Bytes())
+	if err != nil {
+		return fmt.Errorf("export: signing: %w", err)
+	}
+	if err := os.WriteFile(sigFile, append(sig.Marshal(), '\n'), 0o644); err != nil {
+		return failure("export: --sign: %v", err)
+	}
+	if _, err := cmd.OutOrStdout().Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// hubSigningKey loads (creating on first use) the hub's key and the
+// identity its key file names.
+func hubSigningKey(cmd *cobra.Command, dataDir string) (*sign.PrivateKey, string, error) {
+	st, err := openExisting(cmd, dataDir)
+	if err != nil {
+		return nil, "", err
+	}
+	hub := hubOrgID(cmd.Context(), st)
+	st.Close()
+	if _, err := ledger.LoadHubKey(dataDir, hub, true); err != nil {
+		return nil, "", failure("hub key: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(dataDir, ledger.KeyDir, ledger.HubKeyFile))
+	if err != nil {
+		return nil, "", failure("hub key: %v", err)
+	}
+	id, key, err := sign.ParsePrivateKeyFile(data)
+	if err != nil {
+		return nil, "", failure("hub key: %v", err)
+	}
+	return key, id, nil
+}
+
+func newKeyHubCmd() *cobra.Command {
+	var dataDir string
+	cmd := &cobra.Command{
+		Use:   "hub --data DIR",
+		Short: "Print the hub's public key file (checks export --sign signatures with kizuna verify --key)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dataDir == "" {
+				return usage("key hub: --data is required (or set KIZUNA_DATA)")
+			}
+			key, id, err := hubSigningKey(cmd, dataDir)
+			if err != nil {
+				return err
+			}
+			b, err := sign.MarshalPublicKeyFile(id, key.Public())
+			if err != nil {
+				return failure("key hub: %v", err)
+			}
+			_, err = cmd.OutOrStdout().Write(b)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", os.Getenv("KIZUNA_DATA"), "data directory (env KIZUNA_DATA)")
 	return cmd
 }

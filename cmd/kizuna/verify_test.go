@@ -222,3 +222,30 @@ func TestLogCatchUpCLI(t *testing.T) {
 		t.Errorf("audit after catch-up: %q", out)
 	}
 }
+
+// TestExportSigned: export --sign writes the hub's detached signature,
+// which kizuna verify checks against the hub's public key file.
+func TestExportSigned(t *testing.T) {
+	dir, _, _ := provHub(t)
+	kzOK(t, "import", "--data", dir, "--org", "acme", writeFile(t, "a.json", provObj))
+	sig := filepath.Join(t.TempDir(), "bundle.sig")
+	bundle := writeFile(t, "bundle.json", kzOK(t, "export", "--data", dir, "--org", "acme", "--sign", sig)+"\n")
+	if !strings.Contains(readFile(t, bundle), "198.51.100.7") {
+		t.Fatalf("bundle lacks the object: %s", readFile(t, bundle))
+	}
+	hubPub := writeFile(t, "hub.pub", kzOK(t, "key", "hub", "--data", dir))
+	if out := kzOK(t, "verify", bundle, "--sig", sig, "--key", hubPub); !strings.Contains(out, "signature: good") {
+		t.Errorf("verify = %q", out)
+	}
+	bad := writeFile(t, "bad.json", strings.Replace(readFile(t, bundle), "198.51.100.7", "198.51.100.6", 1))
+	checkFailure(t, kz(t, "verify", bad, "--sig", sig, "--key", hubPub), 1, "does not match")
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
