@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -177,6 +178,7 @@ func newConstituencyListCmd() *cobra.Command {
 				list = append(list, registrationJSON{Org: nameOf(names, r.OrgID), OrgID: r.OrgID,
 					Resource: r.Resource.String(), Kind: r.Resource.Kind.String(), Created: r.Created})
 			}
+			slices.SortStableFunc(list, func(a, b registrationJSON) int { return strings.Compare(a.Org, b.Org) })
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), list)
 			}

@@ -52,6 +52,10 @@ func TestConstituencyCLI(t *testing.T) {
 		t.Errorf("list --org Beta = %q", got)
 	}
 	table := kzOK(t, "constituency", "list", "--data", dir, "--org", "Acme Power")
+	all := kzOK(t, "constituency", "list", "--data", dir)
+	if i, j := strings.Index(all, "Acme Power"), strings.Index(all, "Beta"); i < 0 || j < i || strings.LastIndex(all, "Acme Power") > j {
+		t.Errorf("list not sorted by organisation name:\n%s", all)
+	}
 	if !strings.HasPrefix(table, "ORG") || !strings.Contains(table, "xn--bcher-kva.example") || strings.Contains(table, "192.0.2.64/26") {
 		t.Errorf("list table:\n%s", table)
 	}
