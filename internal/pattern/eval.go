@@ -73,6 +73,7 @@ type leafNode struct {
 	comp   map[*Comparison]*compiledComparison
 	window []window // START/STOP windows applying to this leaf
 	cands  []int    // matching observation indices, filled by evalLeaf
+	id     int      // index of the leaf in a Set (search.cands)
 }
 
 type window struct{ start, stop time.Time }
@@ -192,8 +193,11 @@ func merge(a, b summary) summary {
 }
 
 type search struct {
-	m     *matcher
-	used  []int64
+	m    *matcher
+	used []int64
+	// cands, when set (by a Set), holds the candidates of each leaf by
+	// leaf id instead of leafNode.cands.
+	cands [][]int
 	steps int
 	depth int // nesting of REPEATS recursion
 }
@@ -264,8 +268,16 @@ func (s *search) step() error {
 	return nil
 }
 
+// candsOf returns the observations leaf l matches.
+func (s *search) candsOf(l *leafNode) []int {
+	if s.cands != nil {
+		return s.cands[l.id]
+	}
+	return l.cands
+}
+
 func (s *search) genLeaf(l *leafNode, k cont) (bool, error) {
-	for _, i := range l.cands {
+	for _, i := range s.candsOf(l) {
 		if s.used[i] >= s.m.obs[i].NumberObserved {
 			continue
 		}
@@ -290,15 +302,16 @@ func (s *search) genLeafRepeats(l *leafNode, n int64, from int, acc summary, fir
 	if n == 0 {
 		return k(acc)
 	}
+	cands := s.candsOf(l)
 	var avail int64
-	for _, i := range l.cands[from:] {
+	for _, i := range cands[from:] {
 		avail += s.m.obs[i].NumberObserved - s.used[i]
 	}
 	if avail < n {
 		return false, nil
 	}
-	for p := from; p < len(l.cands); p++ {
-		i := l.cands[p]
+	for p := from; p < len(cands); p++ {
+		i := cands[p]
 		o := &s.m.obs[i]
 		if s.used[i] >= o.NumberObserved {
 			continue
