@@ -63,8 +63,9 @@ func (v *Vulnerability) CVEs() []string {
 	return out
 }
 
-// MaxScore returns the highest numeric score among Severity and its
-// entry; ok is false when no entry has a score.
+// MaxScore returns the Severity entry with the highest numeric score or,
+// when none has a score, the first with a rating; ok is false when there
+// is neither.
 func (v *Vulnerability) MaxScore() (Severity, bool) {
 	var best Severity
 	ok := false
