@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -33,11 +34,13 @@ address, CIDR block, domain, URL, e-mail address or host:port), or JSON
 lines with a "value" member; blank lines and lines starting with # are
 skipped. It prints one JSON line per observation on stdout:
 
-  {"value":"192.0.2.70","line":3,"owners":["Acme Power"]}
+  {"value":"192.0.2.70","owner":"Acme Power","matched":"192.0.2.0/24","line":3,"owners":["Acme Power"]}
 
-owners are the names of the organisations whose registrations (kizuna
-constituency add) cover the value, sorted; unowned values are printed with
-an empty list. By default only the owners of the most specific matching
+owner is the organisation the observation is routed to and matched the
+registration that decided it (the most specific covering one; for an AS
+registration, the AS); both are null when no registration covers the
+value. owners names every organisation routed to, sorted (several when
+organisations registered the same resource, or with --all-covering). By default only the owners of the most specific matching
 registration are named; --all-covering names every covering owner.
 --asn-table loads a prefix-to-ASN table (CSV "prefix,asn" or a pyasn
 "prefix<TAB>asn" dump, detected from the content or set by --asn-format) so
@@ -65,9 +68,35 @@ skipped; a summary follows. Exit status 0 (1 when FILE cannot be read).`,
 
 // routeLine is one observation as printed on stdout.
 type routeLine struct {
-	Value  string   `json:"value"`
-	Line   int      `json:"line"`
-	Owners []string `json:"owners"`
+	Value   string   `json:"value"`
+	Owner   *string  `json:"owner"`
+	Matched *string  `json:"matched"`
+	Line    int      `json:"line"`
+	Owners  []string `json:"owners"`
+}
+
+// decidingHit is the hit that decides an observation's owner: the most
+// specific registration (longest prefix, the announced prefix for an AS,
+// most labels for a domain), ties broken by owner name.
+func decidingHit(hits []route.Hit, names map[string]string) (route.Hit, bool) {
+	spec := func(h route.Hit) int {
+		switch h.Resource.Kind {
+		case route.KindPrefix:
+			return h.Resource.Prefix.Bits()
+		case route.KindASN:
+			return h.Via.Bits()
+		default:
+			return strings.Count(h.Resource.Domain, ".") + 1
+		}
+	}
+	var best route.Hit
+	found := false
+	for _, h := range hits {
+		if !found || spec(h) > spec(best) || spec(h) == spec(best) && nameOf(names, string(h.Owner)) < nameOf(names, string(best.Owner)) {
+			best, found = h, true
+		}
+	}
+	return best, found
 }
 
 func runRoute(cmd *cobra.Command, o routeOptions, file string) error {
@@ -136,6 +165,10 @@ func runRoute(cmd *cobra.Command, o routeOptions, file string) error {
 		slices.Sort(l.Owners)
 		if len(l.Owners) > 0 {
 			routed++
+			if h, ok := decidingHit(table.Hits(obs), names); ok {
+				owner, matched := nameOf(names, string(h.Owner)), h.Resource.String()
+				l.Owner, l.Matched = &owner, &matched
+			}
 		}
 		if err := enc.Encode(l); err != nil {
 			return failure("route: writing output: %v", err)

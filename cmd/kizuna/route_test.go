@@ -154,7 +154,52 @@ func TestRouteCLI(t *testing.T) {
 			t.Errorf("%s: summary: %s", name, r.stderr)
 		}
 	}
-	check("most-specific", kz(t, "route", "--data", dir, "--asn-table", dump, file), func(w want) string { return w.mostSpecific })
+	ms := kz(t, "route", "--data", dir, "--asn-table", dump, file)
+	check("most-specific", ms, func(w want) string { return w.mostSpecific })
+	// owner and matched (the contract's fields): the organisation and the
+	// registration that decided, null when nobody owns the value.
+	decided := map[string][2]string{
+		"192.0.2.100":                     {"Leaf", "192.0.2.96/28"},
+		"192.0.2.10":                      {"Carrier", "AS64500"},
+		"192.0.2.200":                     {"Provider", "192.0.2.0/24"},
+		"192.0.2.70":                      {"CoOwner", "192.0.2.64/26"},
+		"2001:db8:1::5":                   {"Customer", "2001:db8:1::/48"},
+		"https://www.bücher.example/x":    {"Shop", "xn--bcher-kva.example"},
+		"user@MAIL.xn--bcher-kva.example": {"Customer", "mail.xn--bcher-kva.example"},
+		"203.0.113.200":                   {},
+		"8.8.8.8":                         {},
+	}
+	seen := 0
+	for l := range strings.Lines(ms.stdout) {
+		var r struct {
+			Value   string  `json:"value"`
+			Owner   *string `json:"owner"`
+			Matched *string `json:"matched"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		w, ok := decided[r.Value]
+		if !ok {
+			continue
+		}
+		seen++
+		deref := func(p *string) string {
+			if p == nil {
+				return ""
+			}
+			return *p
+		}
+		if deref(r.Owner) != w[0] || deref(r.Matched) != w[1] || (w[0] == "") != (r.Owner == nil) {
+			t.Errorf("%s: owner %q matched %q, want %q and %q", r.Value, deref(r.Owner), deref(r.Matched), w[0], w[1])
+		}
+		if w[0] == "" && !strings.Contains(l, `"owner":null`) {
+			t.Errorf("%s: unowned value without \"owner\":null: %s", r.Value, l)
+		}
+	}
+	if seen != len(decided) {
+		t.Errorf("checked owner/matched of %d values, want %d", seen, len(decided))
+	}
 	check("all-covering", kzIn(t, in.String(), "route", "--data", dir, "--asn-table", csv, "--all-covering", "-"), func(w want) string { return w.allCovering })
 	check("no ASN table", kz(t, "route", "--data", dir, file), func(w want) string { return w.withoutASNTabl })
 
