@@ -1,0 +1,62 @@
+package federation
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultTick is how often a Scheduler looks for due feeds.
+const DefaultTick = 5 * time.Second
+
+// Scheduler runs every feed that has an interval (Feed.Every) when it is
+// due: when its last attempt is at least Every ago (failed runs are retried
+// at the same pace; the client's own retries handle short outages).
+type Scheduler struct {
+	Syncer *Syncer
+	// Tick is how often due feeds are looked for (0: DefaultTick).
+	Tick time.Duration
+	// After returns a channel that fires after d (default time.After);
+	// tests replace it.
+	After func(d time.Duration) <-chan time.Time
+}
+
+// Run runs due feeds, one at a time, until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) {
+	tick, after := s.Tick, s.After
+	if tick <= 0 {
+		tick = DefaultTick
+	}
+	if after == nil {
+		after = time.After
+	}
+	for {
+		s.RunDue(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-after(tick):
+		}
+	}
+}
+
+// RunDue runs each feed that is due now and returns how many it ran.
+func (s *Scheduler) RunDue(ctx context.Context) int {
+	feeds, err := s.Syncer.Feeds.List(ctx)
+	if err != nil {
+		s.Syncer.log().ErrorContext(ctx, "listing feeds", "err", err)
+		return 0
+	}
+	n := 0
+	for _, f := range feeds {
+		if ctx.Err() != nil {
+			return n
+		}
+		if f.Every <= 0 || (!f.LastAttempt.IsZero() && s.Syncer.now().Sub(f.LastAttempt) < f.Every) {
+			continue
+		}
+		n++
+		// Run records the outcome in the feed's health and logs it.
+		_, _ = s.Syncer.Run(ctx, f.Name)
+	}
+	return n
+}
