@@ -105,6 +105,7 @@ func newRootCmd() *cobra.Command {
 		newMatchCmd(),
 		newConstituencyCmd(),
 		newRouteCmd(),
+		newFeedCmd(),
 	)
 	return root
 }

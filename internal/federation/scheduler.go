@@ -55,8 +55,10 @@ func (s *Scheduler) RunDue(ctx context.Context) int {
 			continue
 		}
 		n++
-		// Run records the outcome in the feed's health and logs it.
-		_, _ = s.Syncer.Run(ctx, f.Name)
+		// Run records the outcome in the feed's health.
+		if rep, err := s.Syncer.Run(ctx, f.Name); err != nil && ctx.Err() == nil {
+			s.Syncer.log().WarnContext(ctx, "feed run failed", "feed", f.Name, "pulled", rep.Pulled, "pushed", rep.Pushed, "err", err)
+		}
 	}
 	return n
 }

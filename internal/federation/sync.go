@@ -72,7 +72,8 @@ func (s *Syncer) log() *slog.Logger {
 }
 
 // Run synchronises one feed now (pull, then push, as its direction says)
-// and records its health. The error is the run's failure, if any.
+// and records its health. The error is the run's failure, if any (Run
+// logs successes; reporting failures is the caller's).
 func (s *Syncer) Run(ctx context.Context, name string) (Report, error) {
 	rep := Report{Feed: name}
 	st, err := s.Feeds.Get(ctx, name)
@@ -88,11 +89,8 @@ func (s *Syncer) Run(ctx context.Context, name string) (Report, error) {
 	if err := s.Feeds.finish(context.WithoutCancel(ctx), name, s.now(), runErr); err != nil {
 		return rep, errors.Join(runErr, err)
 	}
-	lg := s.log()
-	if runErr != nil {
-		lg.WarnContext(ctx, "feed run failed", "feed", name, "pulled", rep.Pulled, "pushed", rep.Pushed, "err", runErr)
-	} else {
-		lg.InfoContext(ctx, "feed run", "feed", name, "pulled", rep.Pulled, "pushed", rep.Pushed,
+	if runErr == nil {
+		s.log().InfoContext(ctx, "feed run", "feed", name, "pulled", rep.Pulled, "pushed", rep.Pushed,
 			"rejected", rep.Rejected, "withheld", rep.Withheld, "skipped", rep.Skipped, "ms", rep.Elapsed.Milliseconds())
 	}
 	return rep, runErr
