@@ -191,6 +191,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/whoami", s.authed(s.whoami))
 	mux.Handle("POST /api/v1/share/preview", s.authed(s.sharePreview))
 	mux.Handle("POST /api/v1/telemetry", s.authed(s.telemetry))
+	mux.Handle("GET /api/v1/blinded-index", s.authed(s.blindedIndex))
+	mux.Handle("POST /api/v1/blinded-hits", s.authed(s.blindedHits))
 	s.logRoutes(mux)
 	mux.Handle("GET /public/clear", s.public(s.publicClear))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
