@@ -37,19 +37,25 @@ type matchOptions struct {
 func newMatchCmd() *cobra.Command {
 	var o matchOptions
 	cmd := &cobra.Command{
-		Use:   "match (--indicators FILE | --server URL --token T) LOG...",
+		Use:   "match (--indicators FILE | --server URL --token T) [--format F] LOG...",
 		Short: "Match telemetry logs against STIX indicators (exit 0 hit, 1 no hit, 2 error)",
 		Long: `Match reads telemetry logs (Zeek TSV or JSON, Suricata EVE, CEF, or JSON
 lines and CSV through --mapping; gzip detected from content; - reads stdin)
-and matches every event against STIX 2.1 indicators taken from a bundle or
-TAXII envelope (--indicators, gzip allowed) or pulled over TAXII 2.1 from a
+and matches every event against STIX 2.1 indicators taken from a file
+(--indicators, gzip allowed: a STIX bundle or TAXII envelope, or a plain
+list with one value per line, type inferred: IPv4/IPv6 address or CIDR
+block, address:port, domain name, URL, e-mail address, MD5/SHA-1/SHA-256/
+SHA-512 hash; "#" comments and blank lines skipped; each value gets the id
+indicator--UUIDv5(URL namespace, "kizuna:plain:" + its pattern)) or pulled
+over TAXII 2.1 from a
 Kizuna hub (--server URL --token T: discovery, the default API root, the
 default collection or --collection, match[type]=indicator, paging through
 next). --insecure-skip-verify accepts the self-signed certificate of a demo
 hub.
 
-Each hit is printed on stdout as one JSON object per line: source
-(file:line), time, field, value, indicator_id and pattern. Malformed lines
+Each hit is printed on stdout as one JSON object per line: indicator_id,
+value, field, file, line (the physical 1-based line number, headers
+counted, as grep -n counts), source (file:line), time, type and pattern. Malformed lines
 are skipped and reported on stderr with their line numbers, followed by a
 summary. Exit status: 0 at least one hit, 1 no hit, 2 error.`,
 		Args: cobra.MinimumNArgs(1),
@@ -63,7 +69,7 @@ summary. Exit status: 0 at least one hit, 1 no hit, 2 error.`,
 	f.StringVar(&o.token, "token", os.Getenv("KIZUNA_TOKEN"), "API token for --server (env KIZUNA_TOKEN)")
 	f.StringVar(&o.collection, "collection", "", "collection id to pull from (default: the hub's default collection)")
 	f.BoolVar(&o.insecure, "insecure-skip-verify", false, "do not verify the hub's TLS certificate (self-signed demo hubs)")
-	f.StringVar(&o.format, "format", "", "telemetry format: zeek-tsv, zeek-json, eve, cef, json, csv (default: detected)")
+	f.StringVar(&o.format, "format", "", "telemetry format: zeek (or zeek-tsv), zeek-json, eve, jsonl (or json), csv, cef (default: detected)")
 	f.StringVar(&o.mapping, "mapping", "", `field mapping for json and csv logs, e.g. "src_ip=ip:src,qname=domain,time=ts"`)
 	f.DurationVar(&o.timeout, "timeout", time.Minute, "timeout of each request to --server")
 	return cmd
@@ -71,12 +77,14 @@ summary. Exit status: 0 at least one hit, 1 no hit, 2 error.`,
 
 // hitLine is one hit as printed on stdout.
 type hitLine struct {
+	IndicatorID string `json:"indicator_id"`
+	Value       string `json:"value"`
+	Field       string `json:"field"`
+	File        string `json:"file"`
+	Line        int    `json:"line"`
 	Source      string `json:"source"`
 	Time        string `json:"time,omitempty"`
 	Type        string `json:"type,omitempty"`
-	Field       string `json:"field,omitempty"`
-	Value       string `json:"value,omitempty"`
-	IndicatorID string `json:"indicator_id"`
 	Pattern     string `json:"pattern"`
 }
 
@@ -90,7 +98,16 @@ func runMatch(cmd *cobra.Command, o matchOptions, logs []string) error {
 		return usage("match: --server needs --token (or KIZUNA_TOKEN)")
 	}
 	var topts telemetry.Options
-	topts.Format = telemetry.Format(o.format)
+	switch o.format {
+	case "zeek":
+		topts.Format = telemetry.FormatZeekTSV
+	case "jsonl":
+		topts.Format = telemetry.FormatJSONLines
+	case "", "zeek-tsv", "zeek-json", "eve", "json", "csv", "cef":
+		topts.Format = telemetry.Format(o.format)
+	default:
+		return usage("match: --format %q: want zeek, zeek-json, eve, jsonl, csv or cef", o.format)
+	}
 	if o.mapping != "" {
 		m, err := telemetry.ParseMapping(o.mapping)
 		if err != nil {
@@ -103,17 +120,18 @@ func runMatch(cmd *cobra.Command, o matchOptions, logs []string) error {
 		skipped []error
 		err     error
 	)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	idx := detect.New(detect.Options{Logger: log})
 	if o.indicators != "" {
-		inds, skipped, err = readIndicatorFile(o.indicators)
+		inds, skipped, err = readIndicatorFile(o.indicators, idx)
 	} else {
 		inds, skipped, err = pullIndicators(ctx, o)
 	}
 	if err != nil {
 		return fmt.Errorf("match: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	idx := detect.New(detect.Options{Logger: log})
 	skipped = append(skipped, idx.AddBatch(inds)...)
+	inds = nil
 	for i, err := range skipped {
 		if i == 5 {
 			fmt.Fprintf(stderr, "kizuna: match: %d more indicators skipped\n", len(skipped)-i)
@@ -132,8 +150,8 @@ func runMatch(cmd *cobra.Command, o matchOptions, logs []string) error {
 		st, err := matchLog(cmd, name, topts, idx, func(ev *telemetry.Event, h detect.Hit) error {
 			hits++
 			matched[h.IndicatorID] = true
-			l := hitLine{Source: fmt.Sprintf("%s:%d", ev.Source, ev.Line), Type: ev.Type, Field: h.Field,
-				Value: h.Value, IndicatorID: h.IndicatorID, Pattern: h.Pattern}
+			l := hitLine{Source: fmt.Sprintf("%s:%d", ev.Source, ev.Line), File: ev.Source, Line: ev.Line,
+				Type: ev.Type, Field: h.Field, Value: h.Value, IndicatorID: h.IndicatorID, Pattern: h.Pattern}
 			if !ev.Time.IsZero() {
 				l.Time = ev.Time.UTC().Format(time.RFC3339Nano)
 			}
@@ -177,29 +195,23 @@ func matchLog(cmd *cobra.Command, name string, opts telemetry.Options, idx *dete
 	if err != nil {
 		return telemetry.Stats{}, err
 	}
-	for {
-		if err := cmd.Context().Err(); err != nil {
-			return rd.Stats(), err
-		}
-		ev, err := rd.Next()
-		if errors.Is(err, io.EOF) {
-			return rd.Stats(), nil
-		}
-		if err != nil {
-			return rd.Stats(), err
-		}
-		for _, h := range idx.Match(ev) {
+	err = idx.MatchReader(cmd.Context(), rd, func(ev *telemetry.Event, hits []detect.Hit) error {
+		for _, h := range hits {
 			if err := fn(ev, h); err != nil {
-				return rd.Stats(), err
+				return err
 			}
 		}
-	}
+		return nil
+	})
+	return rd.Stats(), err
 }
 
 // readIndicatorFile reads the indicators of a STIX bundle, TAXII envelope,
 // JSON array or single object (gzip detected from content); other object
-// types are ignored and invalid indicators are returned as skipped.
-func readIndicatorFile(name string) (inds []detect.Indicator, skipped []error, err error) {
+// types are ignored and invalid indicators are returned as skipped. A file
+// whose first non-blank byte is neither "{" nor "[" is a plain list: its
+// values go straight into idx (detect.ReadPlainList).
+func readIndicatorFile(name string, idx *detect.Index) (inds []detect.Indicator, skipped []error, err error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, nil, err
@@ -213,7 +225,22 @@ func readIndicatorFile(name string) (inds []detect.Indicator, skipped []error, e
 			return nil, nil, fmt.Errorf("%s: %w: gzip: %v", name, errkind.Invalid, err)
 		}
 		defer zr.Close()
-		r = zr
+		br = bufio.NewReaderSize(zr, 256<<10)
+		r = br
+	}
+	if !looksJSON(br) {
+		st, err := detect.ReadPlainList(r, idx)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if st.Skipped > 0 && st.Skipped >= st.Values+st.Duplicates {
+			return nil, nil, fmt.Errorf("%s: %w: neither STIX JSON nor a plain list (%d of %d values of no recognised type, e.g. %s)",
+				name, errkind.Invalid, st.Skipped, st.Skipped+st.Values+st.Duplicates, st.Examples[0])
+		}
+		if st.Skipped > 0 {
+			skipped = append(skipped, fmt.Errorf("%s: %d values of no recognised type, e.g. %s", name, st.Skipped, strings.Join(st.Examples, ", ")))
+		}
+		return nil, skipped, nil
 	}
 	err = stix.ReadObjects(r, func(i int, raw json.RawMessage) error {
 		if ind, ok, err := indicatorOf(raw); err != nil {
@@ -230,6 +257,25 @@ func readIndicatorFile(name string) (inds []detect.Indicator, skipped []error, e
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return inds, skipped, nil
+}
+
+// looksJSON reports whether the first non-blank byte is "{" or "[".
+func looksJSON(br *bufio.Reader) bool {
+	for n := 1; n <= 4096; n++ {
+		b, err := br.Peek(n)
+		if len(b) < n {
+			return err == nil
+		}
+		switch c := b[n-1]; c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case 0xef, 0xbb, 0xbf: // a UTF-8 byte order mark
+			continue
+		default:
+			return c == '{' || c == '['
+		}
+	}
+	return false
 }
 
 // indicatorOf extracts an indicator from a raw object; ok is false for

@@ -28,8 +28,10 @@ import (
 	"net/netip"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/gaissmai/bart"
 
@@ -96,61 +98,6 @@ type Hit struct {
 	Value string
 }
 
-// entry is one indicator version in the index.
-type entry struct {
-	id, modified, pattern string
-	from, until           int64 // Unix nanoseconds; 0 for no bound
-	// p is the parsed pattern of non-atomic indicators (nil for atomic
-	// ones, whose keys say everything).
-	p *pattern.Pattern
-}
-
-func (e *entry) valid(t int64) bool {
-	return (e.from == 0 || e.from <= t) && (e.until == 0 || t < e.until)
-}
-
-// postings lists the entries of one key. Most keys have a single entry,
-// kept inline so that it costs no allocation.
-type postings struct {
-	one  *entry
-	more []*entry
-}
-
-func (ps postings) len() int {
-	if ps.one == nil {
-		return 0
-	}
-	return 1 + len(ps.more)
-}
-
-func (ps postings) contains(e *entry) bool {
-	return ps.one == e || slices.Contains(ps.more, e)
-}
-
-func (ps postings) with(e *entry) postings {
-	if ps.one == nil {
-		return postings{one: e}
-	}
-	if ps.contains(e) {
-		return ps
-	}
-	ps.more = append(ps.more, e)
-	return ps
-}
-
-func (ps postings) without(e *entry) postings {
-	if ps.one == e {
-		if len(ps.more) == 0 {
-			return postings{}
-		}
-		return postings{one: ps.more[0], more: slices.Clone(ps.more[1:])}
-	}
-	if i := slices.Index(ps.more, e); i >= 0 {
-		ps.more = slices.Delete(slices.Clone(ps.more), i, i+1)
-	}
-	return ps
-}
-
 // Options configure an Index.
 type Options struct {
 	// Logger receives debug messages about indicators skipped; nil
@@ -160,44 +107,75 @@ type Options struct {
 	Now func() time.Time
 }
 
+// span is a string in Index.text.
+type span struct{ off, n uint32 }
+
+// meta is what the index keeps of one indicator (64 bytes, no pointer).
+// The id is kept as its 16-byte UUID when it is "indicator--<uuid>"
+// (xid holds other ids), and the pattern text only when it cannot be
+// re-derived from the indicator's single key (key >= 0).
+type meta struct {
+	id          [16]byte
+	from, until int64 // Unix nanoseconds; 0 for no bound
+	mod, pat    span
+	xid         span
+	key         int32 // the atom the pattern derives from, or -1
+	flags       uint8
+}
+
+const (
+	flagLive    uint8 = 1 << iota
+	flagUUID          // id holds the UUID
+	flagComplex       // evaluated with the general evaluator (Index.pats)
+)
+
+func (m *meta) valid(t int64) bool {
+	return (m.from == 0 || m.from <= t) && (m.until == 0 || t < m.until)
+}
+
 // Index is a live index of indicators. Its methods are safe for concurrent
 // use: Match takes a read lock, Add and Remove take the write lock for a
-// few map operations only (no rebuild ever happens), so matching goes on
+// few table operations only (no rebuild ever happens), so matching goes on
 // while indicators stream in.
+//
+// Atomic keys live in a compact store (see atom.go): values interned in
+// one byte arena, an open-addressing table of uint32 atom numbers, and
+// per-indicator metadata in a slice of pointer-free structs; the full
+// Hit (id and pattern text) is materialised only when an event hits.
 type Index struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu sync.RWMutex // guards the following
-	// byID holds the current version of each indicator.
-	byID map[string]*entry
+	mu     sync.RWMutex // guards the following
+	atoms  *atoms
+	text   []byte // ids, modified timestamps and patterns of metas
+	metas  []meta
+	free   []int32 // removed metas
+	byUUID map[[16]byte]int32
+	byXID  map[string]int32
 	// gone holds the modified of revoked indicators: older and equal
 	// versions arriving later are ignored.
 	gone   map[string]string
-	exact  [telemetry.NumKinds]map[string]postings
-	ip     [3]map[netip.Addr]postings // by telemetry.Role
-	pfx    [3]*bart.Table[postings]   // by telemetry.Role
+	pats   map[int32]*pattern.Pattern // flagComplex indicators
+	pfx    [3]*bart.Table[[]int32]    // by telemetry.Role
 	npfx   [3]int
-	suffix map[string]postings
-	always []*entry
+	always []int32
+	live   int // indicators with a meta
+	plain  int // plain-list indicators
 }
 
 // New returns an empty index.
 func New(opts Options) *Index {
-	x := &Index{log: opts.Logger, now: opts.Now, byID: map[string]*entry{}, gone: map[string]string{},
-		suffix: map[string]postings{}}
+	x := &Index{log: opts.Logger, now: opts.Now, atoms: newAtoms(), byUUID: map[[16]byte]int32{},
+		byXID: map[string]int32{}, gone: map[string]string{}, pats: map[int32]*pattern.Pattern{}}
 	if x.log == nil {
 		x.log = slog.New(slog.DiscardHandler)
 	}
 	if x.now == nil {
 		x.now = time.Now
 	}
-	for k := range x.exact {
-		x.exact[k] = map[string]postings{}
-	}
-	for r := range x.ip {
-		x.ip[r] = map[netip.Addr]postings{}
-		x.pfx[r] = new(bart.Table[postings])
+	for r := range x.pfx {
+		x.pfx[r] = new(bart.Table[[]int32])
 	}
 	return x
 }
@@ -206,14 +184,24 @@ func New(opts Options) *Index {
 func (x *Index) Len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return len(x.byID)
+	return x.live + x.plain
+}
+
+// MemoryBytes returns the memory held by the index's tables (not counting
+// the prefix tables and the parsed patterns of complex indicators).
+func (x *Index) MemoryBytes() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.atoms.bytes() + cap(x.text) + cap(x.metas)*int(unsafe.Sizeof(meta{}))
 }
 
 // prepared is an indicator parsed and compiled, ready to insert.
 type prepared struct {
 	ind Indicator
-	e   *entry
 	c   compiled
+	p   *pattern.Pattern // nil for atomic patterns
+	// derived is true when the pattern text is keyPattern of its one key.
+	derived bool
 }
 
 func prepare(ind Indicator) (prepared, error) {
@@ -230,18 +218,15 @@ func prepare(ind Indicator) (prepared, error) {
 	if err != nil {
 		return prepared{}, fmt.Errorf("%w: %s: pattern: %w", errkind.Invalid, ind.ID, err)
 	}
-	e := &entry{id: ind.ID, modified: ind.Modified, pattern: ind.Pattern}
-	if !ind.ValidFrom.IsZero() {
-		e.from = ind.ValidFrom.UnixNano()
-	}
-	if !ind.ValidUntil.IsZero() {
-		e.until = ind.ValidUntil.UnixNano()
-	}
 	c := compile(p)
+	pr := prepared{ind: ind, c: c}
 	if !c.atomic {
-		e.p = p
+		pr.p = p
+	} else if len(c.keys) == 1 && c.keys[0].slot != slotPrefix {
+		tag, v := c.keys[0].atom()
+		pr.derived = keyPattern(tag, v) == ind.Pattern
 	}
-	return prepared{ind: ind, e: e, c: c}, nil
+	return pr, nil
 }
 
 // Add adds an indicator version: a newer version (by Modified) replaces
@@ -256,7 +241,7 @@ func (x *Index) Add(ind Indicator) error {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	x.addLocked(p)
+	x.addLocked(&p)
 	return nil
 }
 
@@ -271,6 +256,14 @@ func (x *Index) AddBatch(inds []Indicator) []error {
 	var errs []error
 	ps := make([]prepared, min(chunk*workers, len(inds)))
 	es := make([]error, len(ps))
+	x.mu.Lock()
+	if x.live == 0 && x.plain == 0 {
+		x.atoms.reserve(len(inds), 24)
+		x.metas = slices.Grow(x.metas, len(inds))
+		x.text = slices.Grow(x.text, len(inds)*24)
+		x.byUUID = make(map[[16]byte]int32, len(inds))
+	}
+	x.mu.Unlock()
 	for start := 0; start < len(inds); start += len(ps) {
 		batch := inds[start:min(start+len(ps), len(inds))]
 		var wg sync.WaitGroup
@@ -282,9 +275,6 @@ func (x *Index) AddBatch(inds []Indicator) []error {
 			})
 		}
 		wg.Wait()
-		if start == 0 && len(inds) > len(ps) {
-			x.presize(ps[:len(batch)], len(inds))
-		}
 		for i := range batch {
 			if es[i] != nil {
 				errs = append(errs, es[i])
@@ -294,7 +284,7 @@ func (x *Index) AddBatch(inds []Indicator) []error {
 			x.mu.Lock()
 			for i := c; i < min(c+chunk, len(batch)); i++ {
 				if es[i] == nil {
-					x.addLocked(ps[i])
+					x.addLocked(&ps[i])
 				}
 			}
 			x.mu.Unlock()
@@ -304,48 +294,101 @@ func (x *Index) AddBatch(inds []Indicator) []error {
 	return errs
 }
 
-// presize allocates the tables of an empty index for total indicators,
-// extrapolating the keys of a sample.
-func (x *Index) presize(sample []prepared, total int) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if len(x.byID) > 0 || len(sample) == 0 {
-		return
+// parseUUIDID returns the UUID of "indicator--<uuid>" (lowercase hex).
+func parseUUIDID(id string) ([16]byte, bool) {
+	var u [16]byte
+	const prefix = "indicator--"
+	if len(id) != len(prefix)+36 || id[:len(prefix)] != prefix {
+		return u, false
 	}
-	var exact [telemetry.NumKinds]int
-	var ip [3]int
-	suffix := 0
-	for _, p := range sample {
-		for _, k := range p.c.keys {
-			switch k.slot {
-			case slotExact:
-				exact[k.kind]++
-			case slotIP:
-				ip[k.role]++
-			case slotSuffix:
-				suffix++
+	s := id[len(prefix):]
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if s[i] != '-' {
+				return u, false
 			}
+			i++
+			continue
 		}
+		hi, ok1 := unhex(s[i])
+		lo, ok2 := unhex(s[i+1])
+		if !ok1 || !ok2 {
+			return u, false
+		}
+		u[j] = hi<<4 | lo
+		j++
+		i += 2
 	}
-	scale := func(n int) int { return n * total / len(sample) * 11 / 10 }
-	x.byID = make(map[string]*entry, total)
-	for k, n := range exact {
-		x.exact[k] = make(map[string]postings, scale(n))
-	}
-	for r, n := range ip {
-		x.ip[r] = make(map[netip.Addr]postings, scale(n))
-	}
-	x.suffix = make(map[string]postings, scale(suffix))
+	return u, true
 }
 
-func (x *Index) addLocked(p prepared) {
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+func formatUUID(prefix string, u [16]byte) string {
+	const hexd = "0123456789abcdef"
+	b := make([]byte, 0, len(prefix)+36)
+	b = append(b, prefix...)
+	for i, c := range u {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hexd[c>>4], hexd[c&15])
+	}
+	return string(b)
+}
+
+func (x *Index) str(s span) string { return string(x.text[s.off : s.off+s.n]) }
+
+func (x *Index) putText(s string) span {
+	sp := span{off: uint32(len(x.text)), n: uint32(len(s))}
+	x.text = append(x.text, s...)
+	return sp
+}
+
+// find returns the meta of an indicator id.
+func (x *Index) find(id string) (int32, bool) {
+	if u, ok := parseUUIDID(id); ok {
+		i, ok := x.byUUID[u]
+		return i, ok
+	}
+	i, ok := x.byXID[id]
+	return i, ok
+}
+
+func (x *Index) idOf(i int32) string {
+	m := &x.metas[i]
+	if m.flags&flagUUID != 0 {
+		return formatUUID("indicator--", m.id)
+	}
+	return x.str(m.xid)
+}
+
+func (x *Index) patternOf(i int32) string {
+	m := &x.metas[i]
+	if m.key >= 0 {
+		a := &x.atoms.ents[m.key]
+		return keyPattern(a.tag(), string(x.atoms.value(a)))
+	}
+	return x.str(m.pat)
+}
+
+func (x *Index) addLocked(p *prepared) {
 	id := p.ind.ID
 	if g, ok := x.gone[id]; ok && stix.CompareTimestamps(p.ind.Modified, g) <= 0 {
 		x.log.Debug("detect: older version of a revoked indicator ignored", "id", id, "modified", p.ind.Modified)
 		return
 	}
-	if cur, ok := x.byID[id]; ok {
-		if stix.CompareTimestamps(p.ind.Modified, cur.modified) <= 0 {
+	if cur, ok := x.find(id); ok {
+		if stix.CompareTimestamps(p.ind.Modified, x.str(x.metas[cur].mod)) <= 0 {
 			return // not newer
 		}
 		x.removeLocked(cur)
@@ -354,99 +397,195 @@ func (x *Index) addLocked(p prepared) {
 		x.gone[id] = p.ind.Modified
 		return
 	}
-	x.byID[id] = p.e
-	if !p.c.atomic && len(p.c.keys) == 0 && p.e.p != nil {
-		x.always = append(x.always, p.e)
-		return
+	var i int32
+	if n := len(x.free); n > 0 {
+		i, x.free = x.free[n-1], x.free[:n-1]
+	} else {
+		x.metas = append(x.metas, meta{})
+		i = int32(len(x.metas) - 1)
+	}
+	m := meta{flags: flagLive, key: -1, mod: x.putText(p.ind.Modified)}
+	if !p.ind.ValidFrom.IsZero() {
+		m.from = p.ind.ValidFrom.UnixNano()
+	}
+	if !p.ind.ValidUntil.IsZero() {
+		m.until = p.ind.ValidUntil.UnixNano()
+	}
+	if u, ok := parseUUIDID(id); ok {
+		m.id = u
+		m.flags |= flagUUID
+		x.byUUID[u] = i
+	} else {
+		m.xid = x.putText(id)
+		x.byXID[id] = i
+	}
+	if !p.derived {
+		m.pat = x.putText(p.ind.Pattern)
+	}
+	x.live++
+	if p.p != nil {
+		m.flags |= flagComplex
+		x.pats[i] = p.p
+		if len(p.c.keys) == 0 {
+			x.metas[i] = m
+			x.always = append(x.always, i)
+			return
+		}
 	}
 	for _, k := range p.c.keys {
-		x.insertLocked(k, p.e)
+		x.insertLocked(k, i)
 	}
+	if p.derived {
+		tag, v := p.c.keys[0].atom()
+		for a := x.atoms.headString(tag, v); a >= 0; a = x.atoms.ents[a].next {
+			if x.atoms.ents[a].ind == i {
+				m.key = a
+			}
+		}
+	}
+	x.metas[i] = m
 }
 
 // Remove removes an indicator (every version). It reports whether the
-// index held it.
+// index held it. Indicators of plain lists (AddPlain) have no version
+// and cannot be removed by id.
 func (x *Index) Remove(id string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	cur, ok := x.byID[id]
+	cur, ok := x.find(id)
 	if ok {
 		x.removeLocked(cur)
 	}
 	return ok
 }
 
-func (x *Index) removeLocked(e *entry) {
-	delete(x.byID, e.id)
-	p, err := pattern.Parse(e.pattern)
+func (x *Index) removeLocked(i int32) {
+	m := &x.metas[i]
+	if m.flags&flagUUID != 0 {
+		delete(x.byUUID, m.id)
+	} else {
+		delete(x.byXID, x.str(m.xid))
+	}
+	x.live--
+	x.free = append(x.free, i)
+	if m.flags&flagComplex != 0 {
+		delete(x.pats, i)
+		if j := slices.Index(x.always, i); j >= 0 {
+			x.always = slices.Delete(slices.Clone(x.always), j, j+1)
+		}
+	}
+	p, err := pattern.Parse(x.patternOf(i))
+	*m = meta{key: -1}
 	if err != nil {
 		return // cannot happen: it parsed when added
 	}
-	c := compile(p)
-	if !c.atomic && len(c.keys) == 0 {
-		if i := slices.Index(x.always, e); i >= 0 {
-			x.always = slices.Delete(slices.Clone(x.always), i, i+1)
-		}
-		return
-	}
-	for _, k := range c.keys {
-		x.deleteLocked(k, e)
+	for _, k := range compile(p).keys {
+		x.deleteLocked(k, i)
 	}
 }
 
-func (x *Index) insertLocked(k key, e *entry) {
+// atom returns the store tag and value of a key that is not a prefix.
+// Address keys have the tag of KindIPv4 whatever the family (the text
+// tells them apart).
+func (k key) atom() (uint8, string) {
 	switch k.slot {
-	case slotExact:
-		m := x.exact[k.kind]
-		m[k.s] = m[k.s].with(e)
 	case slotIP:
-		m := x.ip[k.role]
-		m[k.addr] = m[k.addr].with(e)
-	case slotPrefix:
-		x.pfx[k.role].Modify(k.pfx, func(ps postings, ok bool) (postings, bool) {
+		return uint8(telemetry.KindIPv4) | uint8(k.role)<<5, k.addr.String()
+	case slotSuffix:
+		return tagSuffix | uint8(telemetry.KindDomain), k.s
+	}
+	return uint8(k.kind), k.s
+}
+
+func (x *Index) insertLocked(k key, i int32) {
+	if k.slot == slotPrefix {
+		x.pfx[k.role].Modify(k.pfx, func(ps []int32, ok bool) ([]int32, bool) {
 			if !ok {
 				x.npfx[k.role]++
 			}
-			return ps.with(e), false
+			if slices.Contains(ps, i) {
+				return ps, false
+			}
+			return append(slices.Clip(ps), i), false
 		})
-	case slotSuffix:
-		x.suffix[k.s] = x.suffix[k.s].with(e)
+		return
 	}
+	tag, v := k.atom()
+	x.atoms.insert(tag, v, i)
 }
 
-func (x *Index) deleteLocked(k key, e *entry) {
-	switch k.slot {
-	case slotExact:
-		m := x.exact[k.kind]
-		if ps := m[k.s].without(e); ps.len() == 0 {
-			delete(m, k.s)
-		} else {
-			m[k.s] = ps
-		}
-	case slotIP:
-		m := x.ip[k.role]
-		if ps := m[k.addr].without(e); ps.len() == 0 {
-			delete(m, k.addr)
-		} else {
-			m[k.addr] = ps
-		}
-	case slotPrefix:
-		x.pfx[k.role].Modify(k.pfx, func(ps postings, ok bool) (postings, bool) {
+func (x *Index) deleteLocked(k key, i int32) {
+	if k.slot == slotPrefix {
+		x.pfx[k.role].Modify(k.pfx, func(ps []int32, ok bool) ([]int32, bool) {
 			if !ok {
-				return postings{}, true
+				return nil, true
 			}
-			ps = ps.without(e)
-			if ps.len() == 0 {
+			if j := slices.Index(ps, i); j >= 0 {
+				ps = slices.Delete(slices.Clone(ps), j, j+1)
+			}
+			if len(ps) == 0 {
 				x.npfx[k.role]--
-				return postings{}, true
+				return nil, true
 			}
 			return ps, false
 		})
-	case slotSuffix:
-		if ps := x.suffix[k.s].without(e); ps.len() == 0 {
-			delete(x.suffix, k.s)
-		} else {
-			x.suffix[k.s] = ps
+		return
+	}
+	tag, v := k.atom()
+	x.atoms.remove(tag, v, i)
+}
+
+// keyPattern renders the atomic pattern of one key: "[path = 'value']",
+// "[domain-name:value LIKE '%.suffix']" or, for ports, "[path = n]".
+func keyPattern(tag uint8, v string) string {
+	var b strings.Builder
+	b.Grow(len(v) + 40)
+	b.WriteByte('[')
+	if tag&tagSuffix != 0 {
+		b.WriteString("domain-name:value LIKE '%.")
+		writeQuoted(&b, v)
+		b.WriteString("']")
+		return b.String()
+	}
+	kind, role := telemetry.Kind(tag&31), telemetry.Role(tag>>5&3)
+	b.WriteString(addrPath(kind, role, strings.IndexByte(v, ':') >= 0))
+	b.WriteString(" = ")
+	if kind == telemetry.KindDstPort || kind == telemetry.KindSrcPort {
+		b.WriteString(v)
+		b.WriteByte(']')
+		return b.String()
+	}
+	b.WriteByte('\'')
+	writeQuoted(&b, v)
+	b.WriteString("']")
+	return b.String()
+}
+
+// prefixPattern renders "[path ISSUBSET 'prefix']".
+func prefixPattern(pfx netip.Prefix, role telemetry.Role) string {
+	return "[" + addrPath(telemetry.KindIPv4, role, pfx.Addr().Is6()) + " ISSUBSET '" + pfx.String() + "']"
+}
+
+func addrPath(kind telemetry.Kind, role telemetry.Role, v6 bool) string {
+	if kind != telemetry.KindIPv4 {
+		return kind.Path()
+	}
+	switch {
+	case role == telemetry.RoleSrc:
+		return "network-traffic:src_ref.value"
+	case role == telemetry.RoleDst:
+		return "network-traffic:dst_ref.value"
+	case v6:
+		return "ipv6-addr:value"
+	}
+	return "ipv4-addr:value"
+}
+
+func writeQuoted(b *strings.Builder, v string) {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\'' || v[i] == '\\' {
+			b.WriteByte('\\')
 		}
+		b.WriteByte(v[i])
 	}
 }

@@ -20,121 +20,168 @@ func (x *Index) Match(ev *telemetry.Event) []Hit {
 	if t.IsZero() {
 		t = x.now()
 	}
-	m := matcher{t: t.UnixNano()}
+	m := matcher{x: x, t: t.UnixNano()}
 	x.mu.RLock()
 	for i := range ev.Observables {
 		x.lookupLocked(&m, &ev.Observables[i])
 	}
-	for _, e := range x.always {
-		if e.valid(m.t) {
-			m.candidate(e, nil)
+	for _, i := range x.always {
+		if x.metas[i].valid(m.t) {
+			m.candidate(i, nil)
 		}
+	}
+	hits := make([]Hit, 0, len(m.hits))
+	for _, h := range m.hits {
+		hits = append(hits, x.hitLocked(h))
+	}
+	cands := make([]candidate, len(m.cands))
+	for j, c := range m.cands {
+		cands[j] = candidate{p: x.pats[c.ind], h: x.hitLocked(c)}
 	}
 	x.mu.RUnlock()
-	if len(m.cands) > 0 {
+	if len(cands) > 0 {
 		// Evaluated outside the lock: patterns are immutable once added.
 		obs := Observations(ev)
-		for _, c := range m.cands {
-			if ok, err := c.e.p.Match(obs); err != nil || !ok {
+		for _, c := range cands {
+			if ok, err := c.p.Match(obs); err != nil || !ok {
 				continue
 			}
-			h := Hit{IndicatorID: c.e.id, Pattern: c.e.pattern}
-			if c.o != nil {
-				h.Kind, h.Field, h.Value = c.o.Kind, c.o.Field, c.o.Value
-			}
-			m.hits = append(m.hits, h)
+			hits = append(hits, c.h)
 		}
 	}
-	return m.hits
+	if len(hits) == 0 {
+		return nil
+	}
+	return hits
 }
 
 type candidate struct {
-	e *entry
-	o *telemetry.Observable
+	p *pattern.Pattern
+	h Hit
+}
+
+// mhit is a hit or candidate before it is materialised: an indicator
+// number, or for a plain-list indicator the atom or prefix it is.
+type mhit struct {
+	ind  int32
+	atom int32
+	pfx  netip.Prefix
+	role telemetry.Role
+	o    *telemetry.Observable
+}
+
+func (h *mhit) same(o *mhit) bool {
+	if h.ind != o.ind {
+		return false
+	}
+	if h.ind >= 0 {
+		return true
+	}
+	return h.atom == o.atom && h.pfx == o.pfx && h.role == o.role
 }
 
 // matcher collects the hits and candidates of one event.
 type matcher struct {
+	x     *Index
 	t     int64
-	hits  []Hit
-	cands []candidate
+	hits  []mhit
+	cands []mhit
 }
 
-func (m *matcher) add(ps postings, o *telemetry.Observable) {
-	if ps.one != nil {
-		m.addEntry(ps.one, o)
-	}
-	for _, e := range ps.more {
-		m.addEntry(e, o)
-	}
-}
-
-func (m *matcher) addEntry(e *entry, o *telemetry.Observable) {
-	if !e.valid(m.t) {
+func (m *matcher) add(h mhit) {
+	if h.ind == indDead {
 		return
 	}
-	if e.p != nil {
-		m.candidate(e, o)
-		return
+	if h.ind >= 0 {
+		e := &m.x.metas[h.ind]
+		if !e.valid(m.t) {
+			return
+		}
+		if e.flags&flagComplex != 0 {
+			m.candidate(h.ind, h.o)
+			return
+		}
 	}
 	for i := range m.hits {
-		if m.hits[i].IndicatorID == e.id {
+		if m.hits[i].same(&h) {
 			return
 		}
 	}
-	m.hits = append(m.hits, Hit{IndicatorID: e.id, Pattern: e.pattern, Kind: o.Kind, Field: o.Field, Value: o.Value})
+	m.hits = append(m.hits, h)
 }
 
-func (m *matcher) candidate(e *entry, o *telemetry.Observable) {
+func (m *matcher) candidate(i int32, o *telemetry.Observable) {
 	for _, c := range m.cands {
-		if c.e == e {
+		if c.ind == i {
 			return
 		}
 	}
-	m.cands = append(m.cands, candidate{e, o})
+	m.cands = append(m.cands, mhit{ind: i, atom: -1, o: o})
+}
+
+// hitLocked materialises a hit: the indicator's id and pattern text.
+func (x *Index) hitLocked(h mhit) Hit {
+	var out Hit
+	switch {
+	case h.ind >= 0:
+		out.IndicatorID, out.Pattern = x.idOf(h.ind), x.patternOf(h.ind)
+	case h.atom >= 0:
+		a := &x.atoms.ents[h.atom]
+		out.Pattern = keyPattern(a.tag(), string(x.atoms.value(a)))
+		out.IndicatorID = PlainID(out.Pattern)
+	default:
+		out.Pattern = prefixPattern(h.pfx, h.role)
+		out.IndicatorID = PlainID(out.Pattern)
+	}
+	if h.o != nil {
+		out.Kind, out.Field, out.Value = h.o.Kind, h.o.Field, h.o.Value
+	}
+	return out
+}
+
+// atomHits adds the indicators of the key (tag, v).
+func (m *matcher) atomHits(tag uint8, v string, o *telemetry.Observable) {
+	s := m.x.atoms
+	for a := s.headString(tag, v); a >= 0; a = s.ents[a].next {
+		m.add(mhit{ind: s.ents[a].ind, atom: a, o: o})
+	}
 }
 
 func (x *Index) lookupLocked(m *matcher, o *telemetry.Observable) {
 	switch o.Kind {
 	case telemetry.KindIPv4, telemetry.KindIPv6:
-		a, err := netip.ParseAddr(o.Value)
-		if err != nil {
-			return
-		}
 		roles := [2]telemetry.Role{telemetry.RoleNone, o.Role}
 		n := 1
 		if o.Role != telemetry.RoleNone {
 			n = 2
 		}
 		for _, r := range roles[:n] {
-			if ps, ok := x.ip[r][a]; ok {
-				m.add(ps, o)
-			}
-			if x.npfx[r] > 0 && x.pfx[r].Contains(a) {
-				for _, ps := range x.pfx[r].Supernets(netip.PrefixFrom(a, a.BitLen())) {
-					m.add(ps, o)
+			m.atomHits(uint8(telemetry.KindIPv4)|uint8(r)<<5, o.Value, o)
+			if x.npfx[r] > 0 {
+				a, err := netip.ParseAddr(o.Value)
+				if err != nil || !x.pfx[r].Contains(a) {
+					continue
+				}
+				for p, ps := range x.pfx[r].Supernets(netip.PrefixFrom(a, a.BitLen())) {
+					for _, i := range ps {
+						m.add(mhit{ind: i, atom: -1, pfx: p, role: r, o: o})
+					}
 				}
 			}
 		}
 	case telemetry.KindDomain:
-		if ps, ok := x.exact[o.Kind][o.Value]; ok {
-			m.add(ps, o)
-		}
-		if len(x.suffix) > 0 {
+		m.atomHits(uint8(o.Kind), o.Value, o)
+		if x.atoms.tags[tagSuffix|uint8(telemetry.KindDomain)] > 0 {
 			v := o.Value
 			for i := 0; i < len(v); i++ {
 				if v[i] == '.' {
-					if ps, ok := x.suffix[v[i+1:]]; ok {
-						m.add(ps, o)
-					}
+					m.atomHits(tagSuffix|uint8(telemetry.KindDomain), v[i+1:], o)
 				}
 			}
 		}
 	default:
 		if o.Kind < telemetry.NumKinds {
-			if ps, ok := x.exact[o.Kind][o.Value]; ok {
-				m.add(ps, o)
-			}
+			m.atomHits(uint8(o.Kind), o.Value, o)
 		}
 	}
 }

@@ -2,7 +2,9 @@ package telemetry
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -183,9 +185,90 @@ type zeekTSV struct {
 	haveHead bool
 	typed    []string
 	cells    [][]byte
+	raw      []RawField
 }
 
 func (z *zeekTSV) Format() Format { return FormatZeekTSV }
+
+// RawField is one observable-carrying cell of a record as read: escaped,
+// not normalised, a set or vector (List) not yet split.
+type RawField struct {
+	// Kind is the kind the column holds; KindInvalid when it depends on
+	// the value (fingerprints filed by length, and IPOrDomain columns,
+	// which hold addresses or host names).
+	Kind       Kind
+	Role       Role
+	IPOrDomain bool
+	List       bool
+	Value      []byte
+}
+
+// RawReader is implemented by the readers that can hand out records
+// without building events (Zeek TSV): a matcher looks the raw values up
+// and builds the Event only for the records that may hit. Stats are kept
+// as with Next.
+type RawReader interface {
+	Reader
+	// NextRaw advances to the next record and returns its non-empty
+	// observable cells (valid until the next call), or io.EOF. Headers
+	// are applied and malformed lines skipped as by Next.
+	NextRaw() ([]RawField, error)
+	// SetSeparator returns the separator of List cells.
+	SetSeparator() string
+	// Event builds the event of the record NextRaw returned last.
+	Event() *Event
+}
+
+// NextRaw implements RawReader.
+func (z *zeekTSV) NextRaw() ([]RawField, error) {
+	for {
+		line, err := z.next()
+		if err != nil {
+			return nil, err
+		}
+		if len(line) == 0 {
+			continue
+		}
+		if line[0] == '#' {
+			z.header(line)
+			continue
+		}
+		if !z.haveHead && zeekCutHeader(line) {
+			if z.sep == nil {
+				z.header([]byte("#separator \\x09"))
+			}
+			z.header(append([]byte("#fields\t"), line...))
+			continue
+		}
+		if msg := z.split(line); msg != "" {
+			z.malformed(z.n, msg)
+			continue
+		}
+		z.checkTime()
+		z.stats.Events++
+		z.raw = z.raw[:0]
+		for i := range z.cols {
+			col := &z.cols[i]
+			if !col.ok {
+				continue
+			}
+			c := z.cells[i]
+			if len(c) == 0 || string(c) == z.unset || string(c) == z.empty {
+				continue
+			}
+			f := col.field
+			z.raw = append(z.raw, RawField{Kind: f.kind, Role: f.role, IPOrDomain: f.ipOrDomain,
+				List: col.list && z.setSep != "", Value: c})
+		}
+		return z.raw, nil
+	}
+}
+
+// SetSeparator implements RawReader.
+func (z *zeekTSV) SetSeparator() string { return z.setSep }
+
+// Event implements RawReader.
+func (z *zeekTSV) Event() *Event { return z.build() }
 
 func (z *zeekTSV) Next() (*Event, error) {
 	for {
@@ -279,29 +362,110 @@ func (z *zeekTSV) applyTypes() {
 
 // record parses a data line; msg is non-empty when it is malformed.
 func (z *zeekTSV) record(line []byte) (*Event, string) {
-	if !z.haveHead {
-		return nil, "data before a #fields header"
+	if msg := z.split(line); msg != "" {
+		return nil, msg
 	}
-	z.cells = z.cells[:0]
-	for {
-		i := bytes.Index(line, z.sep)
-		if i < 0 {
-			z.cells = append(z.cells, line)
-			break
+	z.checkTime()
+	return z.build(), ""
+}
+
+// split cuts a data line into z.cells; msg is non-empty when it is
+// malformed.
+func (z *zeekTSV) split(line []byte) string {
+	if !z.haveHead {
+		return "data before a #fields header"
+	}
+	if len(z.sep) == 1 {
+		z.cells = splitByte(z.cells[:0], line, z.sep[0])
+	} else {
+		z.cells = z.cells[:0]
+		for {
+			i := bytes.Index(line, z.sep)
+			if i < 0 {
+				z.cells = append(z.cells, line)
+				break
+			}
+			z.cells = append(z.cells, line[:i])
+			line = line[i+len(z.sep):]
 		}
-		z.cells = append(z.cells, line[:i])
-		line = line[i+len(z.sep):]
 	}
 	if len(z.cells) != len(z.cols) {
-		return nil, fmt.Sprintf("%d fields, the #fields header names %d", len(z.cells), len(z.cols))
+		return fmt.Sprintf("%d fields, the #fields header names %d", len(z.cells), len(z.cols))
 	}
+	return ""
+}
+
+// splitByte appends the fields of line separated by sep to cells,
+// eight bytes at a time.
+func splitByte(cells [][]byte, line []byte, sep byte) [][]byte {
+	const lo7 = 0x7f7f7f7f7f7f7f7f
+	pat := 0x0101010101010101 * uint64(sep)
+	start, i := 0, 0
+	for ; i+8 <= len(line); i += 8 {
+		w := binary.LittleEndian.Uint64(line[i:]) ^ pat
+		m := ^((w&lo7 + lo7) | w | lo7) // high bit of each zero byte
+		for m != 0 {
+			j := i + bits.TrailingZeros64(m)>>3
+			cells = append(cells, line[start:j])
+			start = j + 1
+			m &= m - 1
+		}
+	}
+	for ; i < len(line); i++ {
+		if line[i] == sep {
+			cells = append(cells, line[start:i])
+			start = i + 1
+		}
+	}
+	return append(cells, line[start:])
+}
+
+// checkTime counts a record whose timestamp cannot be read in BadTime.
+func (z *zeekTSV) checkTime() {
+	if z.tsCol >= 0 {
+		c := z.cells[z.tsCol]
+		if string(c) != z.unset && !epochOK(c) {
+			z.stats.BadTime++
+		}
+	}
+}
+
+// epochOK reports whether parseEpoch reads c, without allocating.
+func epochOK(c []byte) bool {
+	sec, frac, _ := bytes.Cut(c, []byte("."))
+	if len(sec) > 0 && (sec[0] == '-' || sec[0] == '+') {
+		sec = sec[1:]
+	}
+	if len(sec) == 0 || len(sec) > 18 {
+		return len(sec) > 18 && allDigits(sec) && parseOK(c)
+	}
+	if !allDigits(sec) {
+		return false
+	}
+	if len(frac) > 9 {
+		frac = frac[:9]
+	}
+	return allDigits(frac)
+}
+
+func parseOK(c []byte) bool { _, ok := parseEpoch(string(c)); return ok }
+
+func allDigits(b []byte) bool {
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// build makes the event of the cells split last.
+func (z *zeekTSV) build() *Event {
 	ev := &Event{Source: z.name, Line: z.n, Type: z.path}
 	if z.tsCol >= 0 {
 		if c := string(z.cells[z.tsCol]); c != z.unset {
 			if t, ok := parseEpoch(c); ok {
 				ev.Time = t
-			} else {
-				z.stats.BadTime++
 			}
 		}
 	}
@@ -334,7 +498,7 @@ func (z *zeekTSV) record(line []byte) (*Event, string) {
 			}
 		}
 	}
-	return ev, ""
+	return ev
 }
 
 // unescapeZeek decodes Zeek's \xHH and \\ escapes.
