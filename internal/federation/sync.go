@@ -48,8 +48,9 @@ type Syncer struct {
 // Report is the outcome of one run.
 type Report struct {
 	Feed string
-	// Pulled counts versions stored locally, Pushed versions the partner
-	// accepted, Rejected versions refused on either side, Withheld
+	// Pulled counts versions the local store accepted and Pushed versions
+	// the partner accepted (both including versions already held, which
+	// are stored once), Rejected versions refused on either side, Withheld
 	// AMBER+STRICT or RED versions the partner sent and that were dropped,
 	// Skipped local versions push held back (policy or loop prevention).
 	Pulled, Pushed, Rejected, Withheld, Skipped int64

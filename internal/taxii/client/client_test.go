@@ -210,3 +210,25 @@ func TestNewRejectsBadURL(t *testing.T) {
 		}
 	}
 }
+
+func TestTLSSkipVerifyIsOptIn(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", MediaTAXII)
+		io.WriteString(w, `{"title":"tls"}`)
+	}))
+	defer srv.Close()
+	strict, err := New(Options{APIRoot: srv.URL + "/r/", Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strict.APIRoot(context.Background()); err == nil {
+		t.Fatal("self-signed certificate accepted without InsecureSkipVerify")
+	}
+	lax, err := New(Options{APIRoot: srv.URL + "/r/", Retries: -1, InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := lax.APIRoot(context.Background()); err != nil || r.Title != "tls" {
+		t.Fatalf("%+v %v", r, err)
+	}
+}
