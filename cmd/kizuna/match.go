@@ -36,6 +36,7 @@ type matchOptions struct {
 // indicators from a file or pulled from a hub over TAXII 2.1.
 func newMatchCmd() *cobra.Command {
 	var o matchOptions
+	var bo blindedOptions
 	cmd := &cobra.Command{
 		Use:   "match (--indicators FILE | --server URL --token T) [--format F] LOG...",
 		Short: "Match telemetry logs against STIX indicators (exit 0 hit, 1 no hit, 2 error)",
@@ -60,6 +61,9 @@ are skipped and reported on stderr with their line numbers, followed by a
 summary. Exit status: 0 at least one hit, 1 no hit, 2 error.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if bo.file != "" {
+				return runMatchBlinded(cmd, o, bo, args)
+			}
 			return runMatch(cmd, o, args)
 		},
 	}
@@ -72,6 +76,7 @@ summary. Exit status: 0 at least one hit, 1 no hit, 2 error.`,
 	f.StringVar(&o.format, "format", "", "telemetry format: zeek (or zeek-tsv), zeek-json, eve, jsonl (or json), csv, cef (default: detected)")
 	f.StringVar(&o.mapping, "mapping", "", `field mapping for json and csv logs, e.g. "src_ip=ip:src,qname=domain,time=ts"`)
 	f.DurationVar(&o.timeout, "timeout", time.Minute, "timeout of each request to --server")
+	addBlindedFlags(cmd, &bo)
 	return cmd
 }
 
