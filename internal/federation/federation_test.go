@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -263,9 +264,10 @@ func TestInterruptedPullResumes(t *testing.T) {
 		x.submit(indicator(objID(), v1, marking(sharing.TLP2Green)))
 	}
 	proxy := newFlaky(t, x.srv.URL())
-	var cut = true
+	var cut atomic.Bool
+	cut.Store(true)
 	proxy.fail = func(n int64, _ *http.Request) int {
-		if cut && n > 3 {
+		if cut.Load() && n > 3 {
 			return 500
 		}
 		return 0
@@ -287,7 +289,7 @@ func TestInterruptedPullResumes(t *testing.T) {
 	if h.Failures != 1 || !strings.Contains(h.LastError, "500") || h.PullMark.IsZero() || h.Pulled != 30 || !h.LastSuccess.IsZero() {
 		t.Fatalf("health after failure: %+v", h.Health)
 	}
-	cut = false
+	cut.Store(false)
 	rep, err = s.Run(ctx, "x")
 	if err != nil {
 		t.Fatal(err)
@@ -312,10 +314,10 @@ func TestRetryBackoffAndHealth(t *testing.T) {
 	x, y := newTestHub(t, "x"), newTestHub(t, "y")
 	x.submit(indicator(objID(), v1, marking(sharing.TLP2Green)))
 	proxy := newFlaky(t, x.srv.URL())
-	down := false
+	var down atomic.Bool
 	proxy.fail = func(n int64, _ *http.Request) int {
 		switch {
-		case down:
+		case down.Load():
 			return 502
 		case n == 1:
 			return 500
@@ -340,7 +342,8 @@ func TestRetryBackoffAndHealth(t *testing.T) {
 	if h.LastSuccess.IsZero() || h.Failures != 0 {
 		t.Fatalf("health after a recovered run: %+v", h.Health)
 	}
-	down, delays = true, nil
+	down.Store(true)
+	delays = nil
 	x.submit(indicator(objID(), v1, marking(sharing.TLP2Green)))
 	if _, err := s.Run(ctx, "x"); err == nil {
 		t.Fatal("run against a partner that stays down succeeded")
@@ -352,7 +355,7 @@ func TestRetryBackoffAndHealth(t *testing.T) {
 	if h2.Failures != 1 || !strings.Contains(h2.LastError, "502") || !h2.LastSuccess.Equal(h.LastSuccess) {
 		t.Fatalf("health after a failed run: %+v", h2.Health)
 	}
-	down = false
+	down.Store(false)
 	if rep, err := s.Run(ctx, "x"); err != nil || rep.Pulled != 1 {
 		t.Fatalf("run after recovery: %+v, %v", rep, err)
 	}

@@ -24,6 +24,9 @@ const (
 	DefaultPushBatch = 500
 )
 
+// maxPage caps one partner response (a page of up to 1,000 objects).
+const maxPage = 32 << 20
+
 // Syncer runs feeds of one data directory.
 type Syncer struct {
 	Store    store.Store
@@ -103,7 +106,7 @@ func (s *Syncer) run(ctx context.Context, f Feed, rep *Report) error {
 		return fmt.Errorf("feed %s: partner organisation %s: %w", f.Name, f.OrgID, err)
 	}
 	opt := client.Options{APIRoot: f.URL, Token: f.Token, InsecureSkipVerify: f.InsecureSkipVerify, Log: s.Log,
-		UserAgent: "kizuna-federation"}
+		UserAgent: "kizuna-federation", MaxResponse: maxPage}
 	if s.ClientOptions != nil {
 		s.ClientOptions(&opt)
 	}
@@ -153,7 +156,9 @@ func (s *Syncer) pull(ctx context.Context, f Feed, c *client.Client, pr sharing.
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	pages := make(chan page, 4)
+	// Keep fetching while a batch is stored; at most 8 pages of at most
+	// maxPage bytes wait in memory.
+	pages := make(chan page, 8)
 	go func() {
 		defer close(pages)
 		q := client.Query{AddedAfter: st.PullMark, Limit: pageSize, Versions: []string{"all"}}
