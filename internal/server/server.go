@@ -30,6 +30,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
+	"github.com/kizuna-cti/kizuna/internal/response/incident"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/taxii"
@@ -75,6 +76,9 @@ type Config struct {
 	// Signatures verifies Kizuna-Signature headers on TAXII POSTs (nil:
 	// signed submissions are refused with 422).
 	Signatures taxii.SignatureVerifier
+	// Cases, when set, serves incident reporting, cases and cycle metrics
+	// (incident.go); nil answers those routes with 404.
+	Cases *incident.Cases
 }
 
 // Server is a running Kizuna HTTP server.
@@ -194,6 +198,8 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/blinded-index", s.authed(s.blindedIndex))
 	mux.Handle("POST /api/v1/blinded-hits", s.authed(s.blindedHits))
 	s.logRoutes(mux)
+	s.incidentRoutes(mux)
+	s.csafRoutes(mux)
 	mux.Handle("GET /public/clear", s.public(s.publicClear))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
