@@ -28,13 +28,18 @@ const DeliveryHeader = "Kizuna-Delivery-Id"
 // Idempotency-Key header. A 2xx answer is success; 408, 425, 429 and 5xx
 // are retried, other statuses are permanent failures.
 type Webhook struct {
-	// Client sends the requests (default: a client without redirects).
+	// Client sends the requests (default: a client that follows no
+	// redirects and keeps up to 64 idle connections per host).
 	Client *http.Client
 	// Now is the clock for signature timestamps (default time.Now).
 	Now func() time.Time
 }
 
-var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+var noRedirects = func() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}()
 
 // Deliver implements alert.Channel.
 func (w *Webhook) Deliver(ctx context.Context, d *alert.Delivery) error {
