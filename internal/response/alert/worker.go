@@ -347,9 +347,18 @@ func (d *Dispatcher) committer() {
 				break drain
 			}
 		}
-		// Recording must outlive Close's cancellation.
-		if err := d.record(context.Background(), batch); err != nil {
-			d.log.Error("alert: recording deliveries", "err", err, "n", len(batch))
+		// Recording must outlive Close's cancellation. A batch that cannot
+		// be recorded stays leased until the next Open, which sends it again.
+		for try := 1; ; try++ {
+			err := d.record(context.Background(), batch)
+			if err == nil {
+				break
+			}
+			d.log.Error("alert: recording deliveries", "err", err, "n", len(batch), "try", try)
+			if try == 5 {
+				break
+			}
+			time.Sleep(time.Duration(try) * 100 * time.Millisecond)
 		}
 		d.fmu.Lock()
 		for _, r := range batch {
