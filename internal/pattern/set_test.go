@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -282,5 +283,25 @@ func TestSetCompileError(t *testing.T) {
 	res := NewSet([]*Pattern{p, ok}).Match(obsJSON(t, `[{"type":"file","id":"file--1","name":"a"}]`))
 	if len(res) != 2 || res[0].Index != 0 || res[0].Err == nil || res[1].Index != 1 || !res[1].Matched {
 		t.Fatalf("got %+v, want an error for pattern 0 and a match for pattern 1", res)
+	}
+}
+
+// TestSetParallelScan checks the answers when observations are scanned by
+// several workers (candidate lists merged in observation order).
+func TestSetParallelScan(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs GOMAXPROCS >= 2")
+	}
+	r := rand.New(rand.NewPCG(11, 13))
+	var pats []*Pattern
+	for len(pats) < 30 {
+		if p, err := Parse(randomObsExpr(r, 2)); err == nil {
+			pats = append(pats, p)
+		}
+	}
+	obs := randomObservations(r, 2500)
+	got := resultsByIndex(NewSet(pats).Match(obs))
+	for i, p := range pats {
+		setAgrees(t, p, got, i, obs)
 	}
 }
