@@ -105,7 +105,12 @@ func newRootCmd() *cobra.Command {
 		newMatchCmd(),
 		newConstituencyCmd(),
 		newRouteCmd(),
+		newIncidentCmd(),
+		newCaseCmd(),
+		newVulnCmd(),
+		newSBOMCmd(),
 		newFeedCmd(),
+		newCSAFCmd(),
 	)
 	return root
 }

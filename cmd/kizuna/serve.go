@@ -12,6 +12,7 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/auth"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
+	"github.com/kizuna-cti/kizuna/internal/response/incident"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 )
@@ -70,6 +71,12 @@ server gracefully.`,
 				return failure("serve: transparency log: %v", err)
 			}
 			defer led.Close()
+			cases, err := incident.Open(ctx, dataDir) // DIR/cases.db: incident reports and cases
+			if err != nil {
+				return failure("serve: %v", err)
+			}
+			defer cases.Close()
+			cases.Dir, cases.Log = st, log
 			srv, err := server.New(server.Config{
 				Listen:           listen,
 				InsecureHTTP:     insecureHTTP,
@@ -84,6 +91,7 @@ server gracefully.`,
 				MaxContentLength: maxContentLength,
 				Auth:             &auth.Authenticator{Dir: st, Log: log},
 				HubOrgID:         hubOrgID(ctx, st),
+				Cases:            cases,
 			})
 			if err != nil {
 				return failure("serve: %v", err)
