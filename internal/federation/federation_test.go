@@ -2,6 +2,7 @@ package federation
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/taxii/client"
 )
 
@@ -387,5 +390,69 @@ func TestPushNoEcho(t *testing.T) {
 	}
 	if r.Pushed != 3 || r.Skipped != 3 {
 		t.Fatalf("a pushing to b: %+v: want its own 3 pushed and b's 3 held back", r)
+	}
+}
+
+// TestRightsOnLocalCollection checks that a feed only pulls into a local
+// collection its partner organisation may write to, and only pushes from
+// one it may read.
+func TestRightsOnLocalCollection(t *testing.T) {
+	ctx := context.Background()
+	x, y := newTestHub(t, "x"), newTestHub(t, "y")
+	x.submit(indicator(objID(), v1, marking(sharing.TLP2Green)))
+	const private = "33333333-3333-4333-8333-333333333333"
+	if err := y.st.CreateCollection(ctx, store.Collection{ID: private, APIRoot: store.DefaultAPIRoot, Title: "members only",
+		ReadOrgs: []string{y.member.OrgID}, WriteOrgs: []string{y.member.OrgID}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []Direction{Pull, Push} {
+		name := "to-x-" + string(dir)
+		if err := y.reg.Add(ctx, Feed{Name: name, URL: x.apiRoot(), Collection: store.DefaultCollectionID, Token: x.fedToken,
+			Direction: dir, OrgID: y.partner.ID, LocalCollection: private}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := y.syncer().Run(ctx, name); !errors.Is(err, errkind.Forbidden) {
+			t.Errorf("%s into a collection the partner may not use: %v", dir, err)
+		}
+	}
+	if n := len(y.versions()); n != 0 {
+		t.Fatalf("%d versions arrived", n)
+	}
+}
+
+// TestSchedulerRunsDueFeeds checks that only feeds with an interval run,
+// and only when their last attempt is at least that long ago.
+func TestSchedulerRunsDueFeeds(t *testing.T) {
+	ctx := context.Background()
+	x, y := newTestHub(t, "x"), newTestHub(t, "y")
+	x.submit(indicator(objID(), v1, marking(sharing.TLP2Green)))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := y.syncer()
+	s.Now = func() time.Time { return now }
+	sch := &Scheduler{Syncer: s}
+	for _, f := range []struct {
+		name  string
+		every time.Duration
+	}{{"manual", 0}, {"hourly", time.Hour}} {
+		if err := y.reg.Add(ctx, Feed{Name: f.name, URL: x.apiRoot(), Collection: store.DefaultCollectionID, Token: x.fedToken,
+			Direction: Pull, Every: f.every, OrgID: y.partner.ID, LocalCollection: store.DefaultCollectionID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := sch.RunDue(ctx); n != 1 {
+		t.Fatalf("first pass ran %d feeds, want the hourly one", n)
+	}
+	now = now.Add(59 * time.Minute)
+	if n := sch.RunDue(ctx); n != 0 {
+		t.Fatalf("ran %d feeds before their interval", n)
+	}
+	now = now.Add(time.Minute)
+	if n := sch.RunDue(ctx); n != 1 {
+		t.Fatalf("ran %d feeds once due, want 1", n)
+	}
+	h, _ := y.reg.Get(ctx, "hourly")
+	m, _ := y.reg.Get(ctx, "manual")
+	if !h.LastAttempt.Equal(now) || !h.LastSuccess.Equal(now) || h.Pulled != 1 || !m.LastAttempt.IsZero() {
+		t.Fatalf("hourly %+v, manual %+v", h.Health, m.Health)
 	}
 }

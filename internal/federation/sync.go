@@ -147,6 +147,13 @@ func (s *Syncer) pull(ctx context.Context, f Feed, c *client.Client, pr sharing.
 	if err != nil {
 		return err
 	}
+	coll, err := s.Store.Collection(ctx, store.DefaultAPIRoot, f.LocalCollection)
+	if err != nil {
+		return fmt.Errorf("local collection %s: %w", f.LocalCollection, err)
+	}
+	if !s.Policy.CanWrite(pr, coll.WriteOrgs) {
+		return fmt.Errorf("%w: partner organisation %s may not write to local collection %s", errkind.Forbidden, pr.OrgName, coll.ID)
+	}
 	pageSize, batch := s.PageSize, s.BatchSize
 	if pageSize <= 0 {
 		pageSize = DefaultPageSize
