@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -127,4 +128,81 @@ func BenchmarkBuild1M(b *testing.B) {
 		x.AddBatch(inds)
 	}
 	b.ReportMetric(float64(len(inds))*float64(b.N)/b.Elapsed().Seconds(), "indicators/s")
+}
+
+// synthetic1M returns one million atomic indicators (synthetic).
+func synthetic1M() []Indicator { return synthetic(1_000_000) }
+
+// synthetic returns n atomic indicators with UUID ids: half IPv4
+// addresses, half domain names.
+func synthetic(n int) []Indicator {
+	inds := make([]Indicator, n)
+	for i := range inds {
+		p := fmt.Sprintf("[domain-name:value = 'd%d.example']", i)
+		if i%2 == 0 {
+			p = fmt.Sprintf("[ipv4-addr:value = '10.%d.%d.%d']", i>>16&255, i>>8&255, i&255)
+		}
+		inds[i] = Indicator{ID: fmt.Sprintf("indicator--%08x-0000-4000-8000-%012x", i, i), Modified: "2026-01-01T00:00:00Z", Pattern: p}
+	}
+	return inds
+}
+
+// heapAfterGC returns the live heap after two collections.
+func heapAfterGC() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkIndexMemory1M builds the index of one million STIX indicators
+// (AddBatch) and of one million plain-list values (ReadPlainList), and
+// reports the live heap the index holds per indicator (runtime.MemStats
+// before and after, the input kept alive in both) and the build time.
+func BenchmarkIndexMemory1M(b *testing.B) {
+	b.Run("stix", func(b *testing.B) {
+		var x *Index
+		var perInd float64
+		b.StopTimer()
+		for range b.N {
+			inds := synthetic1M()
+			before := heapAfterGC()
+			x = New(Options{})
+			b.StartTimer()
+			x.AddBatch(inds)
+			b.StopTimer()
+			perInd = float64(heapAfterGC()-before) / 1e6
+			runtime.KeepAlive(inds) // live in both measures: the difference is the index
+		}
+		runtime.KeepAlive(x)
+		b.ReportMetric(perInd, "bytes/indicator")
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/build")
+	})
+	b.Run("plain", func(b *testing.B) {
+		var list bytes.Buffer
+		for i := range 1_000_000 {
+			if i%2 == 0 {
+				fmt.Fprintf(&list, "10.%d.%d.%d\n", i>>16&255, i>>8&255, i&255)
+			} else {
+				fmt.Fprintf(&list, "d%d.example\n", i)
+			}
+		}
+		var x *Index
+		var perInd float64
+		b.StopTimer()
+		for range b.N {
+			before := heapAfterGC()
+			x = New(Options{})
+			b.StartTimer()
+			if _, err := ReadPlainList(bytes.NewReader(list.Bytes()), x); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			perInd = float64(heapAfterGC()-before) / 1e6
+		}
+		runtime.KeepAlive(x)
+		b.ReportMetric(perInd, "bytes/indicator")
+		b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/build")
+	})
 }

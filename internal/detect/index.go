@@ -105,20 +105,22 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock used for events without a time (time.Now when nil).
 	Now func() time.Time
+	// Workers bounds the goroutines MatchReader filters Zeek TSV records
+	// with (GOMAXPROCS when 0; 1 reads on the calling goroutine only).
+	Workers int
 }
 
 // span is a string in Index.text.
 type span struct{ off, n uint32 }
 
-// meta is what the index keeps of one indicator (64 bytes, no pointer).
+// meta is what the index keeps of one indicator (56 bytes, no pointer).
 // The id is kept as its 16-byte UUID when it is "indicator--<uuid>"
-// (xid holds other ids), and the pattern text only when it cannot be
-// re-derived from the indicator's single key (key >= 0).
+// (Index.xids holds other ids), and the pattern text only when it cannot
+// be re-derived from the indicator's single key (key >= 0).
 type meta struct {
 	id          [16]byte
 	from, until int64 // Unix nanoseconds; 0 for no bound
 	mod, pat    span
-	xid         span
 	key         int32 // the atom the pattern derives from, or -1
 	flags       uint8
 }
@@ -143,8 +145,9 @@ func (m *meta) valid(t int64) bool {
 // per-indicator metadata in a slice of pointer-free structs; the full
 // Hit (id and pattern text) is materialised only when an event hits.
 type Index struct {
-	log *slog.Logger
-	now func() time.Time
+	log     *slog.Logger
+	now     func() time.Time
+	workers int
 
 	mu     sync.RWMutex // guards the following
 	atoms  *atoms
@@ -153,6 +156,7 @@ type Index struct {
 	free   []int32 // removed metas
 	byUUID map[[16]byte]int32
 	byXID  map[string]int32
+	xids   map[int32]string // ids that are not indicator--<uuid>
 	// gone holds the modified of revoked indicators: older and equal
 	// versions arriving later are ignored.
 	gone   map[string]string
@@ -167,12 +171,16 @@ type Index struct {
 // New returns an empty index.
 func New(opts Options) *Index {
 	x := &Index{log: opts.Logger, now: opts.Now, atoms: newAtoms(), byUUID: map[[16]byte]int32{},
-		byXID: map[string]int32{}, gone: map[string]string{}, pats: map[int32]*pattern.Pattern{}}
+		byXID: map[string]int32{}, xids: map[int32]string{}, gone: map[string]string{}, pats: map[int32]*pattern.Pattern{}}
 	if x.log == nil {
 		x.log = slog.New(slog.DiscardHandler)
 	}
 	if x.now == nil {
 		x.now = time.Now
+	}
+	x.workers = opts.Workers
+	if x.workers <= 0 {
+		x.workers = runtime.GOMAXPROCS(0)
 	}
 	for r := range x.pfx {
 		x.pfx[r] = new(bart.Table[[]int32])
@@ -257,10 +265,14 @@ func (x *Index) AddBatch(inds []Indicator) []error {
 	ps := make([]prepared, min(chunk*workers, len(inds)))
 	es := make([]error, len(ps))
 	x.mu.Lock()
-	if x.live == 0 && x.plain == 0 {
-		x.atoms.reserve(len(inds), 24)
+	if x.live == 0 && x.plain == 0 && len(inds) > 0 {
+		avg := 0 // value bytes: a pattern less about 24 bytes of path and syntax
+		for _, ind := range inds[:min(len(inds), 1000)] {
+			avg += max(4, len(ind.Pattern)-24)
+		}
+		x.atoms.reserve(len(inds), avg/max(1, min(len(inds), 1000)))
 		x.metas = slices.Grow(x.metas, len(inds))
-		x.text = slices.Grow(x.text, len(inds)*24)
+		x.text = slices.Grow(x.text, len(inds)*len(inds[0].Modified))
 		x.byUUID = make(map[[16]byte]int32, len(inds))
 	}
 	x.mu.Unlock()
@@ -369,7 +381,7 @@ func (x *Index) idOf(i int32) string {
 	if m.flags&flagUUID != 0 {
 		return formatUUID("indicator--", m.id)
 	}
-	return x.str(m.xid)
+	return x.xids[i]
 }
 
 func (x *Index) patternOf(i int32) string {
@@ -416,7 +428,7 @@ func (x *Index) addLocked(p *prepared) {
 		m.flags |= flagUUID
 		x.byUUID[u] = i
 	} else {
-		m.xid = x.putText(id)
+		x.xids[i] = id
 		x.byXID[id] = i
 	}
 	if !p.derived {
@@ -464,7 +476,8 @@ func (x *Index) removeLocked(i int32) {
 	if m.flags&flagUUID != 0 {
 		delete(x.byUUID, m.id)
 	} else {
-		delete(x.byXID, x.str(m.xid))
+		delete(x.byXID, x.xids[i])
+		delete(x.xids, i)
 	}
 	x.live--
 	x.free = append(x.free, i)

@@ -24,6 +24,20 @@ import (
 func (x *Index) MatchReader(ctx context.Context, r telemetry.Reader, fn func(*telemetry.Event, []Hit) error) error {
 	rr, raw := r.(telemetry.RawReader)
 	if raw && x.rawCapable() {
+		if pr, ok := r.(telemetry.ParallelRawReader); ok && x.workers > 1 {
+			err := pr.FilterRaw(x.workers, func() telemetry.RawFilter {
+				return &rawScan{x: x, buf: make([]byte, 0, 256), ctx: ctx}
+			}, func(ev *telemetry.Event) error {
+				if hits := x.Match(ev); len(hits) > 0 {
+					return fn(ev, hits)
+				}
+				return nil
+			})
+			if err == nil {
+				err = ctx.Err()
+			}
+			return err
+		}
 		return x.matchRaw(ctx, rr, fn)
 	}
 	for n := 0; ; n++ {
@@ -74,12 +88,31 @@ func (x *Index) rawCapable() bool {
 	return true
 }
 
-// rawScan is the state of the raw lookup of one record.
+// rawScan is the state of the raw lookup of one goroutine.
 type rawScan struct {
 	x       *Index
 	haveIP  bool
 	haveDom bool
 	buf     []byte
+	ctx     context.Context
+	done    bool // the context is done
+}
+
+// Begin implements telemetry.RawFilter: it takes the read lock.
+func (s *rawScan) Begin() {
+	s.done = s.ctx.Err() != nil
+	s.x.mu.RLock()
+	s.kinds()
+}
+
+// End implements telemetry.RawFilter.
+func (s *rawScan) End() { s.x.mu.RUnlock() }
+
+// Keep implements telemetry.RawFilter: false once the context is done
+// (FilterRaw then reads on without matching; MatchReader reports the
+// context's error).
+func (s *rawScan) Keep(fields []telemetry.RawField, setSep string) bool {
+	return !s.done && s.mayHit(fields, setSep)
 }
 
 // matchRaw holds the read lock for 1024 records at a time (and not

@@ -246,22 +246,28 @@ func (z *zeekTSV) NextRaw() ([]RawField, error) {
 		}
 		z.checkTime()
 		z.stats.Events++
-		z.raw = z.raw[:0]
-		for i := range z.cols {
-			col := &z.cols[i]
-			if !col.ok {
-				continue
-			}
-			c := z.cells[i]
-			if len(c) == 0 || string(c) == z.unset || string(c) == z.empty {
-				continue
-			}
-			f := col.field
-			z.raw = append(z.raw, RawField{Kind: f.kind, Role: f.role, IPOrDomain: f.ipOrDomain,
-				List: col.list && z.setSep != "", Value: c})
-		}
+		z.raw = z.rawFields(z.raw[:0], z.cells)
 		return z.raw, nil
 	}
+}
+
+// rawFields appends the observable cells of a record to raw; it only
+// reads z.
+func (z *zeekTSV) rawFields(raw []RawField, cells [][]byte) []RawField {
+	for i := range z.cols {
+		col := &z.cols[i]
+		if !col.ok {
+			continue
+		}
+		c := cells[i]
+		if len(c) == 0 || string(c) == z.unset || string(c) == z.empty {
+			continue
+		}
+		f := col.field
+		raw = append(raw, RawField{Kind: f.kind, Role: f.role, IPOrDomain: f.ipOrDomain,
+			List: col.list && z.setSep != "", Value: c})
+	}
+	return raw
 }
 
 // SetSeparator implements RawReader.
@@ -372,27 +378,33 @@ func (z *zeekTSV) record(line []byte) (*Event, string) {
 // split cuts a data line into z.cells; msg is non-empty when it is
 // malformed.
 func (z *zeekTSV) split(line []byte) string {
+	var msg string
+	z.cells, msg = z.splitInto(z.cells[:0], line)
+	return msg
+}
+
+// splitInto is split into the given cells; it only reads z.
+func (z *zeekTSV) splitInto(cells [][]byte, line []byte) ([][]byte, string) {
 	if !z.haveHead {
-		return "data before a #fields header"
+		return cells, "data before a #fields header"
 	}
 	if len(z.sep) == 1 {
-		z.cells = splitByte(z.cells[:0], line, z.sep[0])
+		cells = splitByte(cells, line, z.sep[0])
 	} else {
-		z.cells = z.cells[:0]
 		for {
 			i := bytes.Index(line, z.sep)
 			if i < 0 {
-				z.cells = append(z.cells, line)
+				cells = append(cells, line)
 				break
 			}
-			z.cells = append(z.cells, line[:i])
+			cells = append(cells, line[:i])
 			line = line[i+len(z.sep):]
 		}
 	}
-	if len(z.cells) != len(z.cols) {
-		return fmt.Sprintf("%d fields, the #fields header names %d", len(z.cells), len(z.cols))
+	if len(cells) != len(z.cols) {
+		return cells, fmt.Sprintf("%d fields, the #fields header names %d", len(cells), len(z.cols))
 	}
-	return ""
+	return cells, ""
 }
 
 // splitByte appends the fields of line separated by sep to cells,
@@ -422,12 +434,18 @@ func splitByte(cells [][]byte, line []byte, sep byte) [][]byte {
 
 // checkTime counts a record whose timestamp cannot be read in BadTime.
 func (z *zeekTSV) checkTime() {
-	if z.tsCol >= 0 {
-		c := z.cells[z.tsCol]
-		if string(c) != z.unset && !epochOK(c) {
-			z.stats.BadTime++
-		}
+	if !z.timeOK(z.cells) {
+		z.stats.BadTime++
 	}
+}
+
+// timeOK reports whether the timestamp of the cells is unset or readable.
+func (z *zeekTSV) timeOK(cells [][]byte) bool {
+	if z.tsCol < 0 {
+		return true
+	}
+	c := cells[z.tsCol]
+	return string(c) == z.unset || epochOK(c)
 }
 
 // epochOK reports whether parseEpoch reads c, without allocating.
@@ -460,8 +478,11 @@ func allDigits(b []byte) bool {
 }
 
 // build makes the event of the cells split last.
-func (z *zeekTSV) build() *Event {
-	ev := &Event{Source: z.name, Line: z.n, Type: z.path}
+func (z *zeekTSV) build() *Event { return z.buildAt(z.n) }
+
+// buildAt makes the event of the cells split last, read at line n.
+func (z *zeekTSV) buildAt(n int) *Event {
+	ev := &Event{Source: z.name, Line: n, Type: z.path}
 	if z.tsCol >= 0 {
 		if c := string(z.cells[z.tsCol]); c != z.unset {
 			if t, ok := parseEpoch(c); ok {
