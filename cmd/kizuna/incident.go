@@ -178,7 +178,7 @@ Exit status: 0 reported, 1 invalid report (every field at fault is named), 2 usa
 	return root
 }
 
-// newCaseCmd is `kizuna case list|show|transition|assign|comment|link|merge|export`.
+// newCaseCmd is `kizuna case list|show|transition|assign|comment|link|merge|ack|export|metrics`.
 func newCaseCmd() *cobra.Command {
 	root := &cobra.Command{Use: "case", Short: "Work on incident cases as a hub analyst (or see your own organisation's)"}
 	var dataDir, orgName, userName string
@@ -283,6 +283,11 @@ func newCaseCmd() *cobra.Command {
 			c, err := env.cases.Merge(ctx, env.p, args[0], args[1])
 			return printCase(cmd, c, err, "case merge")
 		})
+	ack := act("ack ID", "Acknowledge a case as a member of an affected organisation", 1,
+		func(ctx context.Context, cmd *cobra.Command, env *incidentEnv, args []string) error {
+			c, err := env.cases.Acknowledge(ctx, env.p, args[0])
+			return printCase(cmd, c, err, "case ack")
+		})
 	export := act("export ID", "Publish a case as a STIX incident and report under its TLP; prints their ids", 1,
 		func(ctx context.Context, cmd *cobra.Command, env *incidentEnv, args []string) error {
 			pipe, done, err := env.pipeline(ctx, cmd)
@@ -306,7 +311,7 @@ func newCaseCmd() *cobra.Command {
 			}
 			return writeJSON(cmd.OutOrStdout(), d)
 		})
-	root.AddCommand(list, show, transition, assign, comment, link, merge, export, metrics)
+	root.AddCommand(list, show, transition, assign, comment, link, merge, ack, export, metrics)
 	return root
 }
 

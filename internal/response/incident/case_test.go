@@ -214,9 +214,20 @@ func TestCaseLifecycle(t *testing.T) {
 	if _, err := cs.Acknowledge(ctx, bob, c.ID); err != nil {
 		t.Fatal(err)
 	}
+	// gamma, made affected, acknowledges without seeing the case.
+	if _, err := cs.AddAffected(ctx, analyst, c.ID, orgGam); err != nil {
+		t.Fatal(err)
+	}
+	g, err := cs.Acknowledge(ctx, gamma, c.ID)
+	if err != nil || g.ID != c.ID || g.ReporterOrg != "" || g.Report.Title != "" || len(g.Acks) != 0 {
+		t.Errorf("gamma's acknowledgement answered %+v, %v", g, err)
+	}
 	clk.advance(time.Hour)
-	a, err := cs.Acknowledge(ctx, bob, c.ID)
-	if err != nil || len(a.Acks) != 1 || !a.Acks[0].At.Equal(time.Date(2026, 3, 1, 10, 31, 0, 0, time.UTC)) {
-		t.Errorf("second ack: %v %+v", err, a.Acks)
+	if _, err := cs.Acknowledge(ctx, bob, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := cs.Get(ctx, analyst, c.ID)
+	if len(a.Acks) != 2 || a.Acks[0].Org != orgBeta || !a.Acks[0].At.Equal(time.Date(2026, 3, 1, 10, 31, 0, 0, time.UTC)) {
+		t.Errorf("acks after bob's second: %+v", a.Acks)
 	}
 }

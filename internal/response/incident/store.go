@@ -275,7 +275,13 @@ func (cs *Cases) update(ctx context.Context, p sharing.Principal, act Action, id
 		if _, err := tx.ExecContext(ctx, `UPDATE incident_cases SET state = ?, data = ? WHERE id = ?`, string(c.State), string(data), c.ID); err != nil {
 			return nil, fmt.Errorf("cases: storing case %s: %w", c.ID, err)
 		}
-		out[i] = c.View(p)
+		if Authorize(p, c, ActView) == nil {
+			out[i] = c.View(p)
+		} else {
+			// An affected organisation acknowledging a case it may
+			// not see learns nothing about it.
+			out[i] = Case{ID: c.ID, State: c.State}
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("cases: committing: %w", err)
