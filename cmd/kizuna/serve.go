@@ -15,6 +15,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
 // shutdownGrace bounds the graceful shutdown after SIGINT/SIGTERM.
@@ -77,6 +78,11 @@ server gracefully.`,
 			}
 			defer cases.Close()
 			cases.Dir, cases.Log = st, log
+			vdb, err := vulndb.Open(ctx, dataDir, log) // DIR/vuln.db: vulnerabilities, SBOMs, findings
+			if err != nil {
+				return failure("serve: %v", err)
+			}
+			defer vdb.Close()
 			srv, err := server.New(server.Config{
 				Listen:           listen,
 				InsecureHTTP:     insecureHTTP,
@@ -92,6 +98,7 @@ server gracefully.`,
 				Auth:             &auth.Authenticator{Dir: st, Log: log},
 				HubOrgID:         hubOrgID(ctx, st),
 				Cases:            cases,
+				Vuln:             vdb,
 			})
 			if err != nil {
 				return failure("serve: %v", err)

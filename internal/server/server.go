@@ -34,6 +34,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/taxii"
+	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
 // Config configures a Server.
@@ -79,6 +80,9 @@ type Config struct {
 	// Cases, when set, serves incident reporting, cases and cycle metrics
 	// (incident.go); nil answers those routes with 404.
 	Cases *incident.Cases
+	// Vuln, when set, serves SBOM upload and findings (vuln.go); nil
+	// answers those routes with 404.
+	Vuln *vulndb.DB
 }
 
 // Server is a running Kizuna HTTP server.
@@ -200,6 +204,7 @@ func (s *Server) routes() http.Handler {
 	s.logRoutes(mux)
 	s.incidentRoutes(mux)
 	s.csafRoutes(mux)
+	s.vulnRoutes(mux)
 	mux.Handle("GET /public/clear", s.public(s.publicClear))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -211,15 +211,16 @@ func FromMatch(m match.Finding) Finding {
 	return f
 }
 
-// rating returns the qualitative severity of s: its own rating in upper
-// case, else the CVSS v3 qualitative band of its score, else UNKNOWN.
+// rating returns the qualitative severity of s: its own rating when it is
+// one of CVSS v3's (Red Hat's Important and Moderate read as HIGH and
+// MEDIUM), else the CVSS v3 qualitative band of its score, else UNKNOWN.
 func rating(s vuln.Severity) string {
-	switch r := upper(s.Rating); {
-	case r == "IMPORTANT":
+	switch r := upper(s.Rating); r {
+	case "IMPORTANT":
 		return "HIGH"
-	case r == "MODERATE":
+	case "MODERATE":
 		return "MEDIUM"
-	case r != "":
+	case "CRITICAL", "HIGH", "MEDIUM", "LOW", "NONE":
 		return r
 	}
 	switch sc := s.Score; {

@@ -467,6 +467,8 @@ func TestRating(t *testing.T) {
 		{vuln.Severity{Rating: "moderate"}, "MEDIUM"},
 		{vuln.Severity{Rating: "low", Score: 9.8}, "LOW"},
 		{vuln.Severity{Score: 9.8}, "CRITICAL"},
+		{vuln.Severity{Rating: "bad", Score: 5}, "MEDIUM"},
+		{vuln.Severity{Rating: "bad"}, "UNKNOWN"},
 		{vuln.Severity{Score: 7}, "HIGH"},
 		{vuln.Severity{Score: 4.3}, "MEDIUM"},
 		{vuln.Severity{Score: 0.1}, "LOW"},
