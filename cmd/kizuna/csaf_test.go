@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const csafTestdata = "../../internal/csaf/testdata"
+
+// runCSAF runs `kizuna csaf ...` in-process.
+func runCSAF(t *testing.T, stdin []byte, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), append([]string{"csaf"}, args...), bytes.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCSAFCommands(t *testing.T) {
+	dir := t.TempDir()
+	bsi := filepath.Join(csafTestdata, "bsi-2022-0001.json")
+	rhsa := filepath.Join(csafTestdata, "rhsa-2021_5217.json")
+	draft := filepath.Join(csafTestdata, "draft-amber.yaml")
+	b, err := os.ReadFile(bsi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	broken := bytes.Replace(b, []byte(`"version": "1"`), []byte(`"version": "2"`), 1)
+	if bytes.Equal(broken, b) {
+		t.Fatal("replacement did nothing")
+	}
+
+	tests := []struct {
+		name   string
+		args   []string
+		stdin  []byte
+		code   int
+		out    []string // substrings of stdout
+		errOut string
+	}{
+		{name: "validate valid", args: []string{"validate", bsi, rhsa}, code: 0, errOut: "2 documents, 0 invalid"},
+		{name: "validate broken on stdin", args: []string{"validate", "-"}, stdin: broken, code: 1,
+			out: []string{"-: 6.1.16 /document/tracking/version: version \"2\" is not the number of the latest revision"}, errOut: "1 documents, 1 invalid"},
+		{name: "validate YAML as is", args: []string{"validate", draft}, code: 1, out: []string{"not JSON"}},
+		{name: "validate draft completed", args: []string{"validate", "--draft", draft}, code: 0},
+		{name: "validate nothing", args: []string{"validate"}, code: 2, errOut: "at least one FILE"},
+		{name: "publish without data", args: []string{"publish", bsi}, code: 2, errOut: "--data DIR is required"},
+		{name: "publish as is", args: []string{"publish", "--data", dir, "--as-is", bsi, rhsa}, code: 0,
+			out: []string{"WHITE\twhite/2022/bsi-2022-0001.json\tBSI-2022-0001\t1\n", "WHITE\twhite/2021/rhsa-2021_5217.json\tRHSA-2021:5217\t1\n"}},
+		{name: "publish draft", args: []string{"publish", "--data", dir, draft}, code: 0, out: []string{"AMBER\tamber/"}},
+		{name: "publish broken", args: []string{"publish", "--data", dir, "--as-is", "-"}, stdin: broken, code: 1,
+			out: []string{"6.1.16"}, errOut: "not published"},
+		{name: "publish draft without TLP", args: []string{"publish", "--data", dir, "-"}, code: 1,
+			stdin: []byte(`{"document":{"category":"csaf_base","title":"t","publisher":{"category":"coordinator","name":"n","namespace":"https://kizuna.invalid"},"tracking":{"id":"X"}}}`), errOut: "tlp.label"},
+		{name: "list", args: []string{"list", "--data", dir}, code: 0, out: []string{"KIZUNA-2026-0001", "BSI-2022-0001", "RHSA-2021:5217"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCSAF(t, tt.stdin, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out, errOut)
+			}
+			for _, s := range tt.out {
+				if !strings.Contains(out, s) {
+					t.Errorf("stdout lacks %q:\n%s", s, out)
+				}
+			}
+			if !strings.Contains(errOut, tt.errOut) {
+				t.Errorf("stderr %q lacks %q", errOut, tt.errOut)
+			}
+		})
+	}
+	for _, f := range []string{"csaf/white/2022/bsi-2022-0001.json.asc", "csaf/white/index.txt", "csaf/white/changes.csv", "keys/csaf.asc"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+}
