@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
+	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/taxii/client"
@@ -454,5 +455,53 @@ func TestSchedulerRunsDueFeeds(t *testing.T) {
 	m, _ := y.reg.Get(ctx, "manual")
 	if !h.LastAttempt.Equal(now) || !h.LastSuccess.Equal(now) || h.Pulled != 1 || !m.LastAttempt.IsZero() {
 		t.Fatalf("hourly %+v, manual %+v", h.Health, m.Health)
+	}
+}
+
+// failingAdds fails the n-th Add of a store (counting from 1).
+type failingAdds struct {
+	store.Store
+	adds, failAt atomic.Int32
+}
+
+func (f *failingAdds) Add(ctx context.Context, coll string, recs []store.Record, statusID string) ([]store.AddResult, error) {
+	if f.adds.Add(1) == f.failAt.Load() {
+		return nil, errors.New("injected store failure")
+	}
+	return f.Store.Add(ctx, coll, recs, statusID)
+}
+
+// TestStoreFailureKeepsMark fails one local batch in the middle of a pull
+// (batches are stored two at a time) and checks that the mark never passes
+// it: the next run stores everything, losing nothing.
+func TestStoreFailureKeepsMark(t *testing.T) {
+	ctx := context.Background()
+	x, y := newTestHub(t, "x"), newTestHub(t, "y")
+	for range 50 {
+		x.submit(indicator(objID(), v1, marking(sharing.TLP2Green)))
+	}
+	y.feedTo(x, "x", Pull, "")
+	fs := &failingAdds{Store: y.st}
+	fs.failAt.Store(3)
+	s := y.syncer()
+	s.Pipeline = &ingest.Pipeline{Store: fs, Policy: y.policy}
+	s.PageSize, s.BatchSize = 10, 10
+	rep, err := s.Run(ctx, "x")
+	if err == nil || !strings.Contains(err.Error(), "injected store failure") {
+		t.Fatalf("run with a failing store: %v", err)
+	}
+	if rep.Pulled != 20 {
+		t.Fatalf("recorded %d pulled, want the 20 of the two batches before the failed one", rep.Pulled)
+	}
+	fs.failAt.Store(0)
+	rep, err = s.Run(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pulled != 30 {
+		t.Fatalf("second run pulled %d, want 30 (from the mark after the second batch)", rep.Pulled)
+	}
+	if n := len(y.versions()); n != 50 {
+		t.Fatalf("%d versions stored, want 50", n)
 	}
 }

@@ -197,34 +197,76 @@ func (s *Syncer) pull(ctx context.Context, f Feed, c *client.Client, pr sharing.
 		}
 	}()
 	sub := ingest.Submission{Collection: f.LocalCollection, Principal: pr}
+	// Up to two batches are stored at once, so that one is parsed and
+	// validated while the other is written; marks are recorded strictly in
+	// page order, so the stored mark never passes a batch not yet committed.
+	type stored struct {
+		seq      int
+		mark     time.Time
+		res      ingest.Result
+		withheld int64
+		err      error
+	}
+	const inFlight = 2
+	done := make(chan stored, inFlight)
+	waiting := map[int]stored{}
+	started, recorded := 0, 0
+	var failed error
+	record := func(r stored) {
+		waiting[r.seq] = r
+		for {
+			r, ok := waiting[recorded]
+			if !ok {
+				return
+			}
+			delete(waiting, recorded)
+			recorded++
+			if failed != nil {
+				continue
+			}
+			if r.err != nil {
+				failed = r.err
+				cancel() // stop fetching; later batches may still commit (harmless)
+				continue
+			}
+			for _, fl := range r.res.Failures {
+				s.log().WarnContext(ctx, "pulled object refused", "feed", f.Name, "id", fl.ID, "version", fl.Version, "err", fl.Message)
+			}
+			n, rejected := int64(len(r.res.Successes)), int64(len(r.res.Failures))
+			if err := s.Feeds.advancePull(context.WithoutCancel(ctx), f.Name, r.mark, n, rejected, r.withheld); err != nil {
+				failed = err
+				cancel()
+				continue
+			}
+			rep.Pulled += n
+			rep.Rejected += rejected
+			rep.Withheld += r.withheld
+		}
+	}
+	submit := func(objs []json.RawMessage, mark time.Time) {
+		if started-recorded-len(waiting) >= inFlight {
+			record(<-done)
+		}
+		seq := started
+		started++
+		go func() {
+			keep, withheld := s.screen(objs)
+			res, err := s.Pipeline.Submit(ctx, sub, keep)
+			if err != nil {
+				err = fmt.Errorf("storing %d objects: %w", len(keep), err)
+			}
+			done <- stored{seq: seq, mark: mark, res: res, withheld: withheld, err: err}
+		}()
+	}
 	var objs []json.RawMessage
 	var mark time.Time
 	var fetchErr error
-	flush := func() error {
-		if len(objs) == 0 {
-			return nil
-		}
-		keep, withheld := s.screen(objs)
-		res, err := s.Pipeline.Submit(ctx, sub, keep)
-		if err != nil {
-			return fmt.Errorf("storing %d objects: %w", len(keep), err)
-		}
-		for _, fl := range res.Failures {
-			s.log().WarnContext(ctx, "pulled object refused", "feed", f.Name, "id", fl.ID, "version", fl.Version, "err", fl.Message)
-		}
-		stored, rejected := int64(len(res.Successes)), int64(len(res.Failures))
-		if err := s.Feeds.advancePull(ctx, f.Name, mark, stored, rejected, withheld); err != nil {
-			return err
-		}
-		rep.Pulled += stored
-		rep.Rejected += rejected
-		rep.Withheld += withheld
-		objs = objs[:0]
-		return nil
-	}
 	for p := range pages {
 		if p.err != nil {
 			fetchErr = p.err
+			break
+		}
+		if failed != nil {
 			break
 		}
 		objs = append(objs, p.objs...)
@@ -232,13 +274,18 @@ func (s *Syncer) pull(ctx context.Context, f Feed, c *client.Client, pr sharing.
 		// Store when the batch is full, or when no further page is ready
 		// yet (keeps latency low on small feeds).
 		if len(objs) >= batch || len(pages) == 0 {
-			if err := flush(); err != nil {
-				return err
-			}
+			submit(objs, mark)
+			objs = nil
 		}
 	}
-	if err := flush(); err != nil {
-		return err
+	if len(objs) > 0 && failed == nil && ctx.Err() == nil {
+		submit(objs, mark)
+	}
+	for recorded < started {
+		record(<-done)
+	}
+	if failed != nil {
+		return failed
 	}
 	return fetchErr
 }
