@@ -296,11 +296,12 @@ var neverShared = [][]byte{
 }
 
 // screen drops pulled objects marked AMBER+STRICT or RED. Only objects
-// whose text mentions one of those marking ids are parsed and classified.
+// whose text mentions one of those marking ids, or has a JSON \u escape
+// (which could spell one), are parsed and classified.
 func (s *Syncer) screen(objs []json.RawMessage) (keep []json.RawMessage, withheld int64) {
 	keep = objs[:0:0]
 	for _, raw := range objs {
-		suspect := false
+		suspect := bytes.Contains(raw, []byte(`\u`))
 		for _, id := range neverShared {
 			if bytes.Contains(raw, id) {
 				suspect = true
@@ -310,9 +311,9 @@ func (s *Syncer) screen(objs []json.RawMessage) (keep []json.RawMessage, withhel
 		if suspect {
 			if o, err := stix.Parse(raw); err == nil {
 				t := s.Policy.Classify(o, sharing.Principal{}, nil, false).TLP
-				// Unknown here means a never-shared marking plus an
-				// unknown one: still never shared.
-				if t == sharing.TLPAmberStrict || t == sharing.TLPRed || t == sharing.TLPUnknown {
+				// A never-shared marking beside an unknown one classifies
+				// as unknown: still never shared.
+				if t == sharing.TLPAmberStrict || t == sharing.TLPRed || (t == sharing.TLPUnknown && neverSharedRef(o)) {
 					withheld++
 					continue
 				}
@@ -321,6 +322,30 @@ func (s *Syncer) screen(objs []json.RawMessage) (keep []json.RawMessage, withhel
 		keep = append(keep, raw)
 	}
 	return keep, withheld
+}
+
+// neverSharedRef reports whether an object's markings (object or granular)
+// reference TLP:AMBER+STRICT or TLP:RED.
+func neverSharedRef(o *stix.Object) bool {
+	is := func(v any) bool {
+		s, ok := v.(string)
+		return ok && (s == sharing.TLP2AmberStrict || s == sharing.TLP2Red || s == sharing.TLP1Red)
+	}
+	if refs, ok := o.Props["object_marking_refs"].([]any); ok {
+		for _, r := range refs {
+			if is(r) {
+				return true
+			}
+		}
+	}
+	if gms, ok := o.Props["granular_markings"].([]any); ok {
+		for _, g := range gms {
+			if m, ok := g.(map[string]any); ok && is(m["marking_ref"]) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // pushable reports whether a visible local version may be sent to the
