@@ -13,6 +13,7 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
+	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/taxii/client"
@@ -503,5 +504,62 @@ func TestStoreFailureKeepsMark(t *testing.T) {
 	}
 	if n := len(y.versions()); n != 50 {
 		t.Fatalf("%d versions stored, want 50", n)
+	}
+}
+
+// TestPushBatchesAndResume pushes through a proxy into a hub with a small
+// max_content_length: every POST fits it, a push cut off by a failing POST
+// is completed by the next run, and nothing is stored twice.
+func TestPushBatchesAndResume(t *testing.T) {
+	ctx := context.Background()
+	const maxBody = 2500
+	x := newTestHub(t, "x")
+	y := newTestHub(t, "y", func(c *server.Config) { c.MaxContentLength = maxBody })
+	for range 10 {
+		x.submit(indicator(objID(), v1, marking(sharing.TLP2Green)))
+	}
+	proxy := newFlaky(t, y.srv.URL())
+	var cut atomic.Bool
+	cut.Store(true)
+	var posts, tooBig atomic.Int32
+	proxy.fail = func(_ int64, r *http.Request) int {
+		if r.Method != http.MethodPost {
+			return 0
+		}
+		if r.ContentLength > maxBody-1024 {
+			tooBig.Add(1)
+		}
+		if posts.Add(1) == 3 && cut.Load() {
+			return 500
+		}
+		return 0
+	}
+	x.feedTo(y, "y", Push, proxy.srv.URL+"/taxii2/hub/")
+	s := x.syncer(func(o *client.Options) { o.Retries = -1 })
+	s.PushBatch = 4
+	if _, err := s.Run(ctx, "y"); err == nil || !strings.Contains(err.Error(), "500") {
+		t.Fatalf("push through a failing POST: %v", err)
+	}
+	if n := len(y.versions()); n == 0 || n >= 10 {
+		t.Fatalf("%d versions arrived before the failure, want some but not all", n)
+	}
+	cut.Store(false)
+	rep, err := s.Run(ctx, "y")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Pushed != 10 {
+		t.Fatalf("resumed push sent %d, want the whole page again (10)", rep.Pushed)
+	}
+	if n := len(y.versions()); n != 10 {
+		t.Fatalf("%d versions at the partner, want 10", n)
+	}
+	// Batches of 4 would need 3 POSTs for 10 objects; the partner's
+	// max_content_length makes them smaller.
+	if second := posts.Load() - 3; tooBig.Load() != 0 || second <= 3 {
+		t.Fatalf("%d POSTs in the second run, %d over max_content_length", second, tooBig.Load())
+	}
+	if rep, err := s.Run(ctx, "y"); err != nil || rep.Pushed != 0 {
+		t.Fatalf("third run: %+v, %v", rep, err)
 	}
 }

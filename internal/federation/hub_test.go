@@ -42,7 +42,7 @@ type testHub struct {
 	fedToken string            // token of "fed" (given to the other hub)
 }
 
-func newTestHub(t testing.TB, name string) *testHub {
+func newTestHub(t testing.TB, name string, opts ...func(*server.Config)) *testHub {
 	t.Helper()
 	ctx := context.Background()
 	h := &testHub{t: t, name: name, dir: t.TempDir(), policy: sharing.NewPolicy(sharing.TLPAmber)}
@@ -84,10 +84,14 @@ func newTestHub(t testing.TB, name string) *testHub {
 	h.member = sharing.Principal{OrgID: memberOrg.ID, OrgName: memberOrg.Name, UserID: memberID, User: "member", Role: sharing.RoleMember}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h.pipe = &ingest.Pipeline{Store: st, Policy: h.policy, Log: log}
-	h.srv, err = server.New(server.Config{
+	cfg := server.Config{
 		Listen: "127.0.0.1:0", InsecureHTTP: true, DataDir: h.dir, Store: st, Policy: h.policy, Log: log,
 		HubOrgID: hubOrg.ID, SubmitWait: 30 * time.Second,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h.srv, err = server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
