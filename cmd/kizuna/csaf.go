@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +14,9 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/csaf"
 	"github.com/kizuna-cti/kizuna/internal/errkind"
+	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/store"
+	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
 // newCSAFCmd is `kizuna csaf`: the hub's CSAF 2.0 trusted provider.
@@ -105,7 +110,7 @@ publish would (YAML accepted). Exit status: 0 all valid, 1 problems found,
 func newCSAFPublishCmd() *cobra.Command {
 	var (
 		dataDir, tlp string
-		asIs         bool
+		asIs, noSTIX bool
 		orgs         []string
 	)
 	cmd := &cobra.Command{
@@ -118,8 +123,17 @@ with the hub's OpenPGP key and stores it with its hashes in DIR/csaf/.
 --as-is publishes complete documents unchanged. --tlp sets the TLP label
 of drafts without one; --org names recipient organisations (identity ids)
 of TLP:AMBER advisories. Prints one line per advisory: TLP, path, id and
-version. Exit status: 0 all published, 1 a document was refused, 2 bad
-usage.`,
+version.
+
+TLP:WHITE and TLP:GREEN advisories are then imported like kizuna vuln
+import does: each vulnerability becomes a record of DIR/vuln.db (the
+findings of the organisations' SBOMs are re-evaluated, so affected
+organisations see them in their findings) and a STIX vulnerability object
+submitted through the ingest pipeline as the hub, marked with the
+advisory's TLP (CLEAR or GREEN). AMBER and RED advisories are not imported
+(their findings would reach organisations the TLP excludes). --no-stix
+skips the import. Exit status: 0 all published, 1 a document was refused
+or not imported, 2 bad usage.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -153,6 +167,12 @@ usage.`,
 					return failure("%s: %v", name, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s/%s\t%s\t%s\n", e.TLP, e.Dir(), e.Path, e.ID, e.Version)
+				if noSTIX || (e.TLP != "WHITE" && e.TLP != "GREEN") {
+					continue
+				}
+				if err := importCSAF(cmd, dataDir, e); err != nil {
+					return err
+				}
 			}
 			return nil
 		},
@@ -161,7 +181,51 @@ usage.`,
 	cmd.Flags().StringVar(&tlp, "tlp", "", "TLP label for drafts without one: WHITE, GREEN, AMBER or RED")
 	cmd.Flags().StringSliceVar(&orgs, "org", nil, "recipient organisation (identity id) of TLP:AMBER advisories; repeatable")
 	cmd.Flags().BoolVar(&asIs, "as-is", false, "publish complete documents unchanged (no draft completion)")
+	cmd.Flags().BoolVar(&noSTIX, "no-stix", false, "do not import WHITE/GREEN advisories into the vulnerability database and as STIX objects")
 	return cmd
+}
+
+// importCSAF imports a published TLP:WHITE or TLP:GREEN advisory into
+// DIR/vuln.db and as STIX vulnerability objects marked with its TLP, and
+// reports the records and new findings on stderr.
+func importCSAF(cmd *cobra.Command, dataDir string, e csaf.Entry) error {
+	ctx := cmd.Context()
+	stderr := cmd.ErrOrStderr()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st, err := openData(ctx, dataDir)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	vdb, err := openVulnDB(ctx, dataDir, log)
+	if err != nil {
+		return err
+	}
+	defer vdb.Close()
+	emit, closeEmit, createdBy, err := hubEmitter(ctx, cmd, st, dataDir, store.DefaultCollectionID, log)
+	if err != nil {
+		return err
+	}
+	defer closeEmit()
+	tlp := sharing.TLPClear
+	if e.TLP == "GREEN" {
+		tlp = sharing.TLPGreen
+	}
+	var failed error
+	im := &vulndb.Importer{
+		DB: vdb, Emit: emit, CreatedBy: createdBy, Markings: []string{sharing.MarkingID(tlp)},
+		OnFailure: func(_ string, err error) { failed = err },
+	}
+	sum, err := im.Import(ctx, []string{filepath.Join(dataDir, "csaf", e.Dir(), filepath.FromSlash(e.Path))})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return failure("csaf publish: %s is published but not imported: %v", e.ID, err)
+	}
+	fmt.Fprintf(stderr, "kizuna: %s: %d vulnerability records added, %d updated, %d STIX objects, %d new findings\n",
+		e.ID, sum.Added, sum.Updated, sum.STIX, sum.NewFindings)
+	return nil
 }
 
 func newCSAFListCmd() *cobra.Command {

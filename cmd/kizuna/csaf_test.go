@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/kizuna-cti/kizuna/internal/sharing"
 )
 
 const csafTestdata = "../../internal/csaf/testdata"
@@ -40,6 +42,7 @@ func TestCSAFCommands(t *testing.T) {
 		code   int
 		out    []string // substrings of stdout
 		errOut string
+		errNot string // must not be on stderr
 	}{
 		{name: "validate valid", args: []string{"validate", bsi, rhsa}, code: 0, errOut: "2 documents, 0 invalid"},
 		{name: "validate broken on stdin", args: []string{"validate", "-"}, stdin: broken, code: 1,
@@ -49,8 +52,11 @@ func TestCSAFCommands(t *testing.T) {
 		{name: "validate nothing", args: []string{"validate"}, code: 2, errOut: "at least one FILE"},
 		{name: "publish without data", args: []string{"publish", bsi}, code: 2, errOut: "--data DIR is required"},
 		{name: "publish as is", args: []string{"publish", "--data", dir, "--as-is", bsi, rhsa}, code: 0,
-			out: []string{"WHITE\twhite/2022/bsi-2022-0001.json\tBSI-2022-0001\t1\n", "WHITE\twhite/2021/rhsa-2021_5217.json\tRHSA-2021:5217\t1\n"}},
-		{name: "publish draft", args: []string{"publish", "--data", dir, draft}, code: 0, out: []string{"AMBER\tamber/"}},
+			out:    []string{"WHITE\twhite/2022/bsi-2022-0001.json\tBSI-2022-0001\t1\n", "WHITE\twhite/2021/rhsa-2021_5217.json\tRHSA-2021:5217\t1\n"},
+			errOut: "kizuna: RHSA-2021:5217: 1 vulnerability records added, 0 updated, 1 STIX objects"},
+		{name: "publish again", args: []string{"publish", "--data", dir, "--as-is", bsi}, code: 0,
+			errOut: "kizuna: BSI-2022-0001: 0 vulnerability records added, 0 updated, 0 STIX objects"},
+		{name: "publish draft", args: []string{"publish", "--data", dir, draft}, code: 0, out: []string{"AMBER\tamber/"}, errNot: "records added"},
 		{name: "publish broken", args: []string{"publish", "--data", dir, "--as-is", "-"}, stdin: broken, code: 1,
 			out: []string{"6.1.16"}, errOut: "not published"},
 		{name: "publish draft without TLP", args: []string{"publish", "--data", dir, "-"}, code: 1,
@@ -71,11 +77,24 @@ func TestCSAFCommands(t *testing.T) {
 			if !strings.Contains(errOut, tt.errOut) {
 				t.Errorf("stderr %q lacks %q", errOut, tt.errOut)
 			}
+			if tt.errNot != "" && strings.Contains(errOut, tt.errNot) {
+				t.Errorf("stderr %q has %q", errOut, tt.errNot)
+			}
 		})
 	}
 	for _, f := range []string{"csaf/white/2022/bsi-2022-0001.json.asc", "csaf/white/index.txt", "csaf/white/changes.csv", "keys/csaf.asc"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			t.Error(err)
+		}
+	}
+	// The STIX vulnerability objects are in the hub's collection, TLP:CLEAR.
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"export", "--data", dir}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("export: %d %s", code, errOut.String())
+	}
+	for _, s := range []string{`"type":"vulnerability"`, "CVE-2022-27193", sharing.TLP2Clear} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("export lacks %s:\n%.2000s", s, out.String())
 		}
 	}
 }

@@ -74,7 +74,10 @@ type Provider struct {
 	mu     sync.Mutex // guards the following
 	signer *Signer
 	index  []Entry
-	loaded bool
+	// stamp identifies the advisories.json the index was read from, so
+	// that publications by another process (kizuna csaf publish while
+	// kizuna serve runs) are picked up.
+	stamp string
 }
 
 // DefaultPublisher is used when DIR/csaf/publisher.json does not exist.
@@ -132,21 +135,30 @@ func (p *Provider) Entries() ([]Entry, error) {
 	return slices.Clone(p.index), nil
 }
 
+// loadLocked (re)reads advisories.json when it changed since last read.
 func (p *Provider) loadLocked() error {
-	if p.loaded {
+	name := filepath.Join(p.dir, "advisories.json")
+	fi, err := os.Stat(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		p.index, p.stamp = nil, ""
 		return nil
 	}
-	b, err := os.ReadFile(filepath.Join(p.dir, "advisories.json"))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	if err != nil {
 		return fmt.Errorf("reading CSAF index: %w", err)
-	default:
-		if err := json.Unmarshal(b, &p.index); err != nil {
-			return fmt.Errorf("CSAF index %s: %w", filepath.Join(p.dir, "advisories.json"), err)
-		}
 	}
-	p.loaded = true
+	stamp := fmt.Sprintf("%d/%d", fi.ModTime().UnixNano(), fi.Size())
+	if stamp == p.stamp {
+		return nil
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("reading CSAF index: %w", err)
+	}
+	var index []Entry
+	if err := json.Unmarshal(b, &index); err != nil {
+		return fmt.Errorf("CSAF index %s: %w", name, err)
+	}
+	p.index, p.stamp = index, stamp
 	return nil
 }
 

@@ -262,3 +262,25 @@ func TestComplete(t *testing.T) {
 		}
 	}
 }
+
+// A provider sees what another provider (process) on the same directory
+// published after it loaded its index.
+func TestProviderReloads(t *testing.T) {
+	dir := t.TempDir()
+	server, cli := NewProvider(dir, nil), NewProvider(dir, nil)
+	if es, err := server.Entries(); err != nil || len(es) != 0 {
+		t.Fatalf("entries: %v %v", es, err)
+	}
+	if _, err := cli.Publish(context.Background(), readTestdata(t, "bsi-2022-0001.json"), PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := server.Entries(); err != nil || len(es) != 1 || es[0].ID != "BSI-2022-0001" {
+		t.Fatalf("entries after another publish: %v %v", es, err)
+	}
+	if _, err := cli.Publish(context.Background(), readTestdata(t, "rhsa-2021_5217.json"), PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if es, _ := server.Entries(); len(es) != 2 {
+		t.Fatalf("entries after a second publish: %v", es)
+	}
+}
