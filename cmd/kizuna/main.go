@@ -105,6 +105,7 @@ func newRootCmd() *cobra.Command {
 		newMatchCmd(),
 		newConstituencyCmd(),
 		newRouteCmd(),
+		newMISPCmd(),
 		newIncidentCmd(),
 		newCaseCmd(),
 		newVulnCmd(),
