@@ -9,6 +9,7 @@
 //	/api/v1/whoami         the caller's identity and rights, authenticated
 //	/api/v1/share/preview  who would receive submitted objects, authenticated
 //	/api/v1/telemetry      match a telemetry log, store sightings, authenticated
+//	/misp/feed/...         MISP feed (manifest.json, hashes.csv, UUID.json), authenticated
 //	/public/clear          TLP:CLEAR objects as a STIX bundle, public
 //	/healthz /readyz       liveness and readiness, public
 //	/metrics               Prometheus text format, public
@@ -202,6 +203,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/blinded-index", s.authed(s.blindedIndex))
 	mux.Handle("POST /api/v1/blinded-hits", s.authed(s.blindedHits))
 	s.logRoutes(mux)
+	s.mispRoutes(mux)
 	s.incidentRoutes(mux)
 	s.csafRoutes(mux)
 	s.vulnRoutes(mux)
