@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"html"
 	"io"
@@ -12,7 +14,10 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/csaf"
 	"github.com/kizuna-cti/kizuna/internal/errkind"
+	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/store"
+	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
 // csafHandler serves the hub's CSAF 2.0 trusted provider (package csaf)
@@ -250,6 +255,17 @@ func (h *csafHandler) yearVisible(dir, year string, visible func(csaf.Entry) boo
 type publishResponse struct {
 	csaf.Entry
 	URL string `json:"url"`
+	// Imported is set when the advisory went into the vulnerability
+	// database and the STIX collection.
+	Imported *importSummary `json:"imported,omitempty"`
+}
+
+// importSummary counts what importing an advisory changed.
+type importSummary struct {
+	Added       int `json:"records_added"`
+	Updated     int `json:"records_updated"`
+	STIX        int `json:"stix_objects"`
+	NewFindings int `json:"new_findings"`
 }
 
 // publish serves POST /api/v1/csaf/advisories: a hub analyst's draft
@@ -285,5 +301,54 @@ func (h *csafHandler) publish(w http.ResponseWriter, r *http.Request, p sharing.
 		return err
 	}
 	h.s.log.InfoContext(r.Context(), "CSAF advisory published", "id", e.ID, "tlp", e.TLP, "path", e.Path, "user", p.UserID)
-	return writeAPIJSON(w, http.StatusCreated, publishResponse{Entry: e, URL: baseURL(r) + csaf.WellKnown + "/" + e.Dir() + "/" + e.Path})
+	res := publishResponse{Entry: e, URL: baseURL(r) + csaf.WellKnown + "/" + e.Dir() + "/" + e.Path}
+	if err := h.importAdvisory(r.Context(), p, e, &res); err != nil {
+		return fmt.Errorf("advisory %s is published but not imported: %w", e.ID, err)
+	}
+	return writeAPIJSON(w, http.StatusCreated, res)
+}
+
+// importAdvisory imports a published TLP:WHITE or TLP:GREEN advisory into
+// the vulnerability database (when the server has one): records, findings
+// re-evaluated for the organisations' SBOMs, and STIX vulnerability
+// objects marked with the advisory's TLP through the ingest pipeline, as
+// the publishing analyst on behalf of the hub. AMBER and RED advisories
+// are not imported: their findings would reach organisations the TLP
+// excludes.
+func (h *csafHandler) importAdvisory(ctx context.Context, p sharing.Principal, e csaf.Entry, res *publishResponse) error {
+	if h.s.cfg.Vuln == nil || (e.TLP != "WHITE" && e.TLP != "GREEN") {
+		return nil
+	}
+	tlp := csafTLP(e.TLP)
+	st := h.s.cfg.Store
+	var rec ingest.Recorder
+	if h.s.cfg.Ledger != nil {
+		st, rec = h.s.cfg.Ledger.Wrap(st), h.s.cfg.Ledger
+	}
+	pl := &ingest.Pipeline{Store: st, Policy: h.s.cfg.Policy, Log: h.s.log, HubOrgID: h.s.cfg.HubOrgID, Recorder: rec}
+	sub := ingest.Submission{Collection: store.DefaultCollectionID, Principal: p, DefaultTLP: tlp}
+	var failed error
+	im := &vulndb.Importer{
+		DB: h.s.cfg.Vuln, CreatedBy: h.s.cfg.HubOrgID, Markings: []string{sharing.MarkingID(tlp)},
+		Emit: func(ctx context.Context, objs []json.RawMessage) error {
+			r, err := pl.Submit(ctx, sub, objs)
+			if err != nil {
+				return err
+			}
+			for _, f := range r.Failures {
+				return fmt.Errorf("STIX object %s refused: %s", f.ID, f.Message)
+			}
+			return nil
+		},
+		OnFailure: func(_ string, err error) { failed = err },
+	}
+	sum, err := im.Import(ctx, []string{filepath.Join(h.s.cfg.DataDir, "csaf", e.Dir(), filepath.FromSlash(e.Path))})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return err
+	}
+	res.Imported = &importSummary{Added: sum.Added, Updated: sum.Updated, STIX: sum.STIX, NewFindings: sum.NewFindings}
+	return nil
 }

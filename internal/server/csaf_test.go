@@ -1,11 +1,16 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/store"
+	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
 // csafDraft is a minimal analyst draft with the given id and TLP label.
@@ -174,5 +179,44 @@ func TestCSAFPublishAPI(t *testing.T) {
 	idx := f.get("", "/.well-known/csaf/white/index.txt")
 	if !strings.Contains(string(idx.body), "kz-7.json") || strings.Contains(string(idx.body), "kz-1.json") {
 		t.Errorf("white index.txt: %s", idx.body)
+	}
+}
+
+// A WHITE advisory published through the API becomes a vulnerability
+// record and a TLP:CLEAR STIX vulnerability object others can read; an
+// AMBER one does not.
+func TestCSAFPublishImports(t *testing.T) {
+	f := newFixture(t, func(cfg *Config) {
+		db, err := vulndb.Open(context.Background(), t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		cfg.Vuln = db
+	})
+	withVulnerability := func(id, tlp, cve string) []byte {
+		d := string(csafDraft(id, tlp))
+		d = strings.TrimSuffix(d, "}") + `,"product_tree":{"full_product_names":[{"name":"Example 1.0","product_id":"P1","product_identification_helper":{"purl":"pkg:npm/example@1.0.0"}}]},
+		"vulnerabilities":[{"cve":"` + cve + `","product_status":{"known_affected":["P1"]}}]}`
+		return []byte(d)
+	}
+	r := f.publishCSAF("analyst", withVulnerability("KZ-W", "WHITE", "CVE-2024-0001"), "")
+	wantStatus(t, r, http.StatusCreated)
+	imp, _ := r.json(t)["imported"].(map[string]any)
+	if imp["records_added"] != float64(1) || imp["stix_objects"] != float64(1) {
+		t.Fatalf("imported: %s", r.body)
+	}
+	r = f.publishCSAF("analyst", withVulnerability("KZ-A", "AMBER", "CVE-2024-0002"), "")
+	wantStatus(t, r, http.StatusCreated)
+	if _, ok := r.json(t)["imported"]; ok {
+		t.Fatalf("AMBER advisory imported: %s", r.body)
+	}
+	objs := f.get("alice", objectsPath(store.DefaultCollectionID)+"?match[type]=vulnerability")
+	wantStatus(t, objs, http.StatusOK)
+	if !strings.Contains(string(objs.body), "CVE-2024-0001") || strings.Contains(string(objs.body), "CVE-2024-0002") {
+		t.Errorf("vulnerability objects seen by alice:\n%s", objs.body)
+	}
+	if !strings.Contains(string(objs.body), sharing.TLP2Clear) {
+		t.Errorf("vulnerability object not marked TLP:CLEAR:\n%s", objs.body)
 	}
 }
