@@ -22,7 +22,7 @@ DATA=${DATA:-$ROOT/../shared/data}
 W=${1:-$(mktemp -d)}
 mkdir -p "$W"
 TARGET=${TARGET:-1000000}
-T='/usr/bin/time -f %e_s_%M_KB'
+T='/usr/bin/time -f %e_s_%M_KB_%U_%S'
 
 [ -d "$DATA" ] || { echo "bench-match: $DATA absent" >&2; exit 2; }
 echo "workdir $W; $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -50,7 +50,7 @@ run() { # name, output, command...
 	local name=$1 out=$2
 	shift 2
 	$T -o "$W/$name.time" "$@" >"$out" 2>"$W/$name.err" || [ $? -le 1 ]
-	echo "$name: $(tr _ ' ' <"$W/$name.time" | tail -1)"
+	tail -1 "$W/$name.time" | awk -F_ -v n="$name" '{ printf "%-7s %6.2f s %8d KB   (cpu %.2f s user+sys)\n", n, $1, $3, $5 + $6 }'
 }
 
 run grep "$W/grep.out" grep -n -F -f "$W/list.txt" "$W/dns.log"
@@ -72,10 +72,13 @@ cut -f2 "$W/kizuna.query" | LC_ALL=C sort -u >"$W/kizuna.values"
 mv_missing=$(LC_ALL=C comm -23 "$W/mawk.values" "$W/kizuna.values" | wc -l)
 
 secs() { cut -d_ -f1 "$W/$1.time" | tail -1; }
+cpu() { tail -1 "$W/$1.time" | awk -F_ '{ print $5 + $6 }'; }
 echo "grep -F -f: $grep_lines lines, of which $exact field-exact query hits ($((grep_lines - exact)) substring false positives)"
 echo "mawk join:  $exact query hits, $(wc -l <"$W/mawk.values") distinct values"
 echo "kizuna:     $k_hits hits ($(wc -l <"$W/kizuna.query") on the query field); join hits missing: $missing lines, $mv_missing values; query hits beyond the join: $extra"
 echo "kizuna stderr: $(tail -1 "$W/kizuna.err")"
-awk -v g="$(secs grep)" -v m="$(secs mawk)" -v k="$(secs kizuna)" -v n="$(grep -vc '^#' "$W/dns.log")" 'BEGIN {
-	printf "ratios: grep/kizuna %.1fx, mawk/kizuna %.1fx; kizuna %.2f M lines/s end to end (indicators loaded included)\n", g / k, m / k, n / k / 1e6 }'
+awk -v g="$(secs grep)" -v m="$(secs mawk)" -v k="$(secs kizuna)" -v gc="$(cpu grep)" -v mc="$(cpu mawk)" -v kc="$(cpu kizuna)" -v n="$(grep -vc '^#' "$W/dns.log")" 'BEGIN {
+	printf "ratios (wall): grep/kizuna %.1fx, mawk/kizuna %.1fx; kizuna %.2f M lines/s end to end (indicators loaded included)\n", g / k, m / k, n / k / 1e6
+	printf "ratios (cpu):  grep/kizuna %.1fx, mawk/kizuna %.1fx; kizuna %.2f M lines/s per cpu-second\n", gc / kc, mc / kc, n / kc / 1e6 }'
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 [ "$missing" -eq 0 ] && [ "$mv_missing" -eq 0 ] || { echo "bench-match: kizuna missed exact hits" >&2; exit 1; }

@@ -239,3 +239,69 @@ func TestMatchServer(t *testing.T) {
 		})
 	}
 }
+
+// TestMatchPlainList matches a plain list (comments, blank lines, types
+// inferred) and checks the contract fields of each hit: indicator_id (the
+// UUIDv5 of the pattern), value, field, file and line, the physical line
+// number as grep -n counts it (the Zeek header lines included).
+func TestMatchPlainList(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "list.txt")
+	if err := os.WriteFile(list, []byte("# trails\n\nbad.example\n203.0.113.8 # address\n/path-only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	zeek := detectTestdata + "zeek-malformed.log"
+	lineOf := func(s string) int { // grep -n
+		for i, l := range strings.Split(mustRead(t, zeek), "\n") {
+			if strings.Contains(l, s) {
+				return i + 1
+			}
+		}
+		t.Fatalf("%s not in %s", s, zeek)
+		return 0
+	}
+	for _, format := range []string{"", "zeek"} {
+		args := []string{"match", "--indicators", list}
+		if format != "" {
+			args = append(args, "--format", format)
+		}
+		r := kzIn(t, "", append(args, zeek)...)
+		if r.code != 0 {
+			t.Fatalf("format %q: exit %d; stderr %q", format, r.code, r.stderr)
+		}
+		type hit struct {
+			IndicatorID string `json:"indicator_id"`
+			Value       string `json:"value"`
+			Field       string `json:"field"`
+			File        string `json:"file"`
+			Line        int    `json:"line"`
+			Pattern     string `json:"pattern"`
+		}
+		var got []hit
+		for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			var h hit
+			if err := json.Unmarshal([]byte(l), &h); err != nil {
+				t.Fatalf("%v: %q", err, l)
+			}
+			got = append(got, h)
+		}
+		want := []hit{
+			{"indicator--604967cd-ff4a-5cbe-8b07-c6df13df0849", "bad.example", "host", zeek, lineOf("\tbad.example\t"), "[domain-name:value = 'bad.example']"},
+			{"indicator--8559fbe8-65e6-5f29-8431-ca7685ff432d", "203.0.113.8", "id.resp_h", zeek, lineOf("\t203.0.113.8\t"), "[ipv4-addr:value = '203.0.113.8']"},
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("format %q: hits\n%+v\nwant\n%+v", format, got, want)
+		}
+		for _, w := range []string{"1 values of no recognised type", `line 5: "/path-only"`, "2 indicators, 3 events in 1 logs"} {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("stderr %q lacks %q", r.stderr, w)
+			}
+		}
+	}
+	if r := kzIn(t, "", "match", "--indicators", list, detectTestdata+"zeek/dns.log"); r.code != 1 {
+		t.Errorf("no hit: exit %d, want 1", r.code)
+	}
+	if r := kzIn(t, "", "match", "--indicators", list, "--format", "bogus", zeek); r.code != 2 || !strings.Contains(r.stderr, "--format") {
+		t.Errorf("bad format: exit %d, stderr %q", r.code, r.stderr)
+	}
+}

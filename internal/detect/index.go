@@ -129,6 +129,7 @@ const (
 	flagLive    uint8 = 1 << iota
 	flagUUID          // id holds the UUID
 	flagComplex       // evaluated with the general evaluator (Index.pats)
+	flagSubs          // the pattern is subsPattern of the key's domain
 )
 
 func (m *meta) valid(t int64) bool {
@@ -208,8 +209,9 @@ type prepared struct {
 	ind Indicator
 	c   compiled
 	p   *pattern.Pattern // nil for atomic patterns
-	// derived is true when the pattern text is keyPattern of its one key.
-	derived bool
+	// derived is true when the pattern text is keyPattern of its one key,
+	// or subsPattern of its first key (subs).
+	derived, subs bool
 }
 
 func prepare(ind Indicator) (prepared, error) {
@@ -233,6 +235,9 @@ func prepare(ind Indicator) (prepared, error) {
 	} else if len(c.keys) == 1 && c.keys[0].slot != slotPrefix {
 		tag, v := c.keys[0].atom()
 		pr.derived = keyPattern(tag, v) == ind.Pattern
+	} else if k := c.keys; len(k) == 2 && k[0].slot == slotExact && k[0].kind == telemetry.KindDomain &&
+		k[1].slot == slotSuffix && k[0].s == k[1].s && subsPattern(k[0].s) == ind.Pattern {
+		pr.derived, pr.subs = true, true
 	}
 	return pr, nil
 }
@@ -266,11 +271,7 @@ func (x *Index) AddBatch(inds []Indicator) []error {
 	es := make([]error, len(ps))
 	x.mu.Lock()
 	if x.live == 0 && x.plain == 0 && len(inds) > 0 {
-		avg := 0 // value bytes: a pattern less about 24 bytes of path and syntax
-		for _, ind := range inds[:min(len(inds), 1000)] {
-			avg += max(4, len(ind.Pattern)-24)
-		}
-		x.atoms.reserve(len(inds), avg/max(1, min(len(inds), 1000)))
+		x.atoms.reserve(len(inds), 12) // the arena grows as needed
 		x.metas = slices.Grow(x.metas, len(inds))
 		x.text = slices.Grow(x.text, len(inds)*len(inds[0].Modified))
 		x.byUUID = make(map[[16]byte]int32, len(inds))
@@ -388,6 +389,9 @@ func (x *Index) patternOf(i int32) string {
 	m := &x.metas[i]
 	if m.key >= 0 {
 		a := &x.atoms.ents[m.key]
+		if m.flags&flagSubs != 0 {
+			return subsPattern(string(x.atoms.value(a)))
+		}
 		return keyPattern(a.tag(), string(x.atoms.value(a)))
 	}
 	return x.str(m.pat)
@@ -446,6 +450,9 @@ func (x *Index) addLocked(p *prepared) {
 	}
 	for _, k := range p.c.keys {
 		x.insertLocked(k, i)
+	}
+	if p.subs {
+		m.flags |= flagSubs
 	}
 	if p.derived {
 		tag, v := p.c.keys[0].atom()
@@ -570,6 +577,19 @@ func keyPattern(tag uint8, v string) string {
 	}
 	b.WriteByte('\'')
 	writeQuoted(&b, v)
+	b.WriteString("']")
+	return b.String()
+}
+
+// subsPattern renders the pattern of a domain and its subdomains:
+// "[domain-name:value = 'd' OR domain-name:value LIKE '%.d']".
+func subsPattern(d string) string {
+	var b strings.Builder
+	b.Grow(2*len(d) + 60)
+	b.WriteString("[domain-name:value = '")
+	writeQuoted(&b, d)
+	b.WriteString("' OR domain-name:value LIKE '%.")
+	writeQuoted(&b, d)
 	b.WriteString("']")
 	return b.String()
 }
