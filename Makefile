@@ -2,13 +2,14 @@
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: test lint unit build bench fuzz
+.PHONY: test lint unit csaf build bench fuzz
 
 build:
 	$(GO) build -o bin/kizuna ./cmd/kizuna
 
-# test: formatting, vet, staticcheck and every test (unit, end-to-end, real data when ../shared/data exists).
-test: lint unit
+# test: formatting, vet, staticcheck, every Go test (unit, end-to-end, real data when ../shared/data
+# exists) and the BSI reference checker (csaf_checker) against a running CSAF provider.
+test: lint unit csaf
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -17,6 +18,9 @@ lint:
 
 unit:
 	$(GO) test -count=1 -timeout 20m ./...
+
+csaf:
+	bash .ci/csaf-check.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./...
