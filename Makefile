@@ -9,7 +9,7 @@ build:
 
 # test: formatting, vet, staticcheck, every Go test (unit, end-to-end, real data when ../shared/data
 # exists) and the BSI reference checker (csaf_checker) against a running CSAF provider.
-test: lint unit csaf
+test: lint csaf unit
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
