@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -79,6 +80,10 @@ imported, 1 some files failed, 2 other errors.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			stderr := cmd.ErrOrStderr()
+			// A bulk import allocates much short-lived memory (parsed
+			// records, JSON); collecting less often saves a quarter of
+			// the CPU time for a larger heap.
+			defer debug.SetGCPercent(debug.SetGCPercent(400))
 			log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 			st, err := openData(ctx, dataDir)
 			if err != nil {

@@ -221,10 +221,10 @@ func relatedRecords(ctx context.Context, tx *sql.Tx, cves []string, skip map[str
 				continue
 			}
 			skip[id] = true
-			v := new(vuln.Vulnerability)
-			if err := json.Unmarshal(data, v); err != nil {
+			v, err := decodeRecord(id, data)
+			if err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("vulndb: decoding %s: %w", id, err)
+				return nil, err
 			}
 			out = append(out, v)
 		}
@@ -255,9 +255,9 @@ func (d *DB) loadVEXLocked(ctx context.Context, q interface {
 		if err := rows.Scan(&id, &data); err != nil {
 			return fmt.Errorf("vulndb: reading VEX statements: %w", err)
 		}
-		v := new(vuln.Vulnerability)
-		if err := json.Unmarshal(data, v); err != nil {
-			return fmt.Errorf("vulndb: decoding %s: %w", id, err)
+		v, err := decodeRecord(id, data)
+		if err != nil {
+			return err
 		}
 		x.add(v)
 	}
@@ -311,9 +311,9 @@ func (w *recordWriter) putChange(ctx context.Context, v *vuln.Vulnerability, m s
 
 // put writes v with the STIX times of m.
 func (w *recordWriter) put(ctx context.Context, v *vuln.Vulnerability, m storedMeta, exists bool) error {
-	data, err := json.Marshal(v)
+	data, err := encodeRecord(v)
 	if err != nil {
-		return fmt.Errorf("vulndb: encoding %s: %w", v.ID, err)
+		return err
 	}
 	if _, err := w.up.ExecContext(ctx, v.ID, v.Source, nanos(v.Modified), boolInt(v.IsWithdrawn()), boolInt(v.KEV != nil),
 		boolInt(!v.IsWithdrawn() && hasStatements(v)), m.created, m.smd, data); err != nil {
@@ -444,13 +444,13 @@ func (d *DB) PutKEV(ctx context.Context, cat vuln.KEVCatalog) (PutResult, error)
 				res.Unchanged++
 				continue
 			}
-			var v vuln.Vulnerability
-			if err := json.Unmarshal(r.data, &v); err != nil {
-				return res, fmt.Errorf("vulndb: decoding %s: %w", r.id, err)
+			v, err := decodeRecord(r.id, r.data)
+			if err != nil {
+				return res, err
 			}
 			kk := k
 			v.KEV = &kk
-			ch, err := w.putChange(ctx, &v, r.m, true)
+			ch, err := w.putChange(ctx, v, r.m, true)
 			if err != nil {
 				return res, err
 			}
@@ -512,9 +512,9 @@ func (d *DB) loadMatchDBLocked(ctx context.Context) error {
 		if err := rows.Scan(&id, &data); err != nil {
 			return fmt.Errorf("vulndb: reading vulnerabilities: %w", err)
 		}
-		v := new(vuln.Vulnerability)
-		if err := json.Unmarshal(data, v); err != nil {
-			return fmt.Errorf("vulndb: decoding vulnerability %s: %w", id, err)
+		v, err := decodeRecord(id, data)
+		if err != nil {
+			return err
 		}
 		db.Add(v)
 	}

@@ -207,7 +207,13 @@ func readLimited(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	var size int64
+	if st, err := f.Stat(); err == nil && st.Size() < MaxFileSize {
+		size = st.Size()
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size+512))
+	_, err = buf.ReadFrom(io.LimitReader(f, MaxFileSize+1))
+	data := buf.Bytes()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -237,10 +243,11 @@ func walkZip(ctx context.Context, path string, fn func(Doc) error) error {
 		} else if rc, err := f.Open(); err != nil {
 			d.Err = fmt.Errorf("%s: %w", name, err)
 		} else {
-			d.Data, err = io.ReadAll(io.LimitReader(rc, MaxFileSize))
+			d.Data = make([]byte, f.UncompressedSize64)
+			_, err = io.ReadFull(rc, d.Data)
 			rc.Close()
 			if err != nil {
-				d.Err = fmt.Errorf("%s: %w", name, err)
+				d.Data, d.Err = nil, fmt.Errorf("%s: %w", name, err)
 			}
 		}
 		if err := fn(d); err != nil {
@@ -283,8 +290,11 @@ func walkTar(ctx context.Context, path string, fn func(Doc) error) error {
 		d := Doc{Name: name}
 		if h.Size > MaxFileSize {
 			d.Err = fmt.Errorf("%s: larger than %d bytes: %w", name, MaxFileSize, errkind.TooLarge)
-		} else if d.Data, err = io.ReadAll(tr); err != nil {
-			d.Err = fmt.Errorf("%s: %w", name, err)
+		} else {
+			d.Data = make([]byte, h.Size)
+			if _, err := io.ReadFull(tr, d.Data); err != nil {
+				d.Data, d.Err = nil, fmt.Errorf("%s: %w", name, err)
+			}
 		}
 		if err := fn(d); err != nil {
 			return err

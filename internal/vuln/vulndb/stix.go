@@ -44,19 +44,11 @@ const maxReferences = 30
 // marking refs and, when createdBy is set, created_by_ref.
 func STIX(ch Change, createdBy string, markings []string) (json.RawMessage, error) {
 	v := ch.Vuln
-	o := map[string]any{
-		"type":         "vulnerability",
-		"spec_version": "2.1",
-		"id":           STIXID(v.ID),
-		"created":      stixTime(ch.Created),
-		"modified":     stixTime(ch.Modified),
-		"name":         v.ID,
-	}
-	if createdBy != "" {
-		o["created_by_ref"] = createdBy
-	}
-	if len(markings) > 0 {
-		o["object_marking_refs"] = markings
+	o := stixVulnerability{
+		Type: "vulnerability", SpecVersion: "2.1", ID: STIXID(v.ID),
+		Created: stixTime(ch.Created), Modified: stixTime(ch.Modified), Name: v.ID,
+		CreatedByRef: createdBy, Markings: markings, Aliases: v.Aliases, Source: v.Source,
+		Revoked: v.IsWithdrawn(),
 	}
 	desc := v.Summary
 	if v.Details != "" {
@@ -68,14 +60,11 @@ func STIX(ch Change, createdBy string, markings []string) (json.RawMessage, erro
 	if len(desc) > maxDescription {
 		desc = strings.ToValidUTF8(desc[:maxDescription], "") + "…"
 	}
-	if desc != "" {
-		o["description"] = desc
-	}
-	var refs []map[string]string
+	o.Description = desc
 	seen := map[string]bool{}
 	for _, c := range v.CVEs() {
 		seen[c] = true
-		refs = append(refs, map[string]string{"source_name": "cve", "external_id": c, "url": "https://www.cve.org/CVERecord?id=" + c})
+		o.Refs = append(o.Refs, stixRef{SourceName: "cve", ExternalID: c, URL: "https://www.cve.org/CVERecord?id=" + c})
 	}
 	for _, id := range append([]string{v.ID}, v.Aliases...) {
 		if seen[id] || strings.HasPrefix(id, "CVE-") {
@@ -89,7 +78,7 @@ func STIX(ch Change, createdBy string, markings []string) (json.RawMessage, erro
 		if src == "" {
 			src = "advisory"
 		}
-		refs = append(refs, map[string]string{"source_name": src, "external_id": id})
+		o.Refs = append(o.Refs, stixRef{SourceName: src, ExternalID: id})
 	}
 	for i, r := range v.References {
 		if i == maxReferences {
@@ -99,49 +88,63 @@ func STIX(ch Change, createdBy string, markings []string) (json.RawMessage, erro
 			continue
 		}
 		seen[r.URL] = true
-		refs = append(refs, map[string]string{"source_name": "reference", "url": r.URL})
-	}
-	if len(refs) > 0 {
-		o["external_references"] = refs
-	}
-	if len(v.Aliases) > 0 {
-		o["x_kizuna_aliases"] = v.Aliases
-	}
-	if v.Source != "" {
-		o["x_kizuna_source"] = v.Source
+		o.Refs = append(o.Refs, stixRef{SourceName: "reference", URL: r.URL})
 	}
 	if s, ok := v.MaxScore(); ok {
-		o["x_kizuna_severity"] = rating(s)
-		if s.Score > 0 {
-			o["x_kizuna_cvss_score"] = s.Score
-		}
+		o.Severity = rating(s)
+		o.Score = s.Score
 	}
 	if v.KEV != nil {
-		o["labels"] = []string{"known-exploited"}
-		o["x_kizuna_kev"] = kevProperty(v.KEV)
+		o.Labels = []string{"known-exploited"}
+		o.KEV = kevProperty(v.KEV)
 	}
-	if v.IsWithdrawn() {
-		o["revoked"] = true
-	}
-	b, err := json.Marshal(o)
+	b, err := json.Marshal(&o)
 	if err != nil {
 		return nil, fmt.Errorf("vulndb: STIX object of %s: %w", v.ID, err)
 	}
 	return b, nil
 }
 
-func kevProperty(k *vuln.KEV) map[string]any {
-	m := map[string]any{"date_added": k.DateAdded.UTC().Format("2006-01-02")}
+// stixVulnerability is the JSON form of the STIX object STIX makes.
+type stixVulnerability struct {
+	Type         string    `json:"type"`
+	SpecVersion  string    `json:"spec_version"`
+	ID           string    `json:"id"`
+	Created      string    `json:"created"`
+	Modified     string    `json:"modified"`
+	CreatedByRef string    `json:"created_by_ref,omitempty"`
+	Name         string    `json:"name"`
+	Description  string    `json:"description,omitempty"`
+	Revoked      bool      `json:"revoked,omitempty"`
+	Labels       []string  `json:"labels,omitempty"`
+	Refs         []stixRef `json:"external_references,omitempty"`
+	Markings     []string  `json:"object_marking_refs,omitempty"`
+	Aliases      []string  `json:"x_kizuna_aliases,omitempty"`
+	Source       string    `json:"x_kizuna_source,omitempty"`
+	Severity     string    `json:"x_kizuna_severity,omitempty"`
+	Score        float64   `json:"x_kizuna_cvss_score,omitempty"`
+	KEV          *stixKEV  `json:"x_kizuna_kev,omitempty"`
+}
+
+type stixRef struct {
+	SourceName string `json:"source_name"`
+	ExternalID string `json:"external_id,omitempty"`
+	URL        string `json:"url,omitempty"`
+}
+
+type stixKEV struct {
+	DateAdded      string `json:"date_added"`
+	DueDate        string `json:"due_date,omitempty"`
+	RequiredAction string `json:"required_action,omitempty"`
+	Ransomware     string `json:"known_ransomware_campaign_use,omitempty"`
+}
+
+func kevProperty(k *vuln.KEV) *stixKEV {
+	p := &stixKEV{DateAdded: k.DateAdded.UTC().Format("2006-01-02"), RequiredAction: k.RequiredAction, Ransomware: k.Ransomware}
 	if !k.DueDate.IsZero() {
-		m["due_date"] = k.DueDate.UTC().Format("2006-01-02")
+		p.DueDate = k.DueDate.UTC().Format("2006-01-02")
 	}
-	if k.RequiredAction != "" {
-		m["required_action"] = k.RequiredAction
-	}
-	if k.Ransomware != "" {
-		m["known_ransomware_campaign_use"] = k.Ransomware
-	}
-	return m
+	return p
 }
 
 func stixTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }

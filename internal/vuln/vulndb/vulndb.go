@@ -15,7 +15,6 @@ package vulndb
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -257,11 +256,7 @@ func (d *DB) Get(ctx context.Context, id string) (*vuln.Vulnerability, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vulndb: reading vulnerability %s: %w", id, err)
 	}
-	var v vuln.Vulnerability
-	if err := json.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("vulndb: decoding vulnerability %s: %w", id, err)
-	}
-	return &v, nil
+	return decodeRecord(id, data)
 }
 
 // Stats counts what the database holds.
