@@ -49,6 +49,11 @@ type atoms struct {
 	arena []byte
 	ents  []atom
 	slots []uint64 // hash>>32<<32 | (head atom number + 1); 0 is empty
+	// bloom has one bit set per key (bit hash>>32 mod its size, four
+	// bits per slot): most misses are answered from it, a table a
+	// sixteenth of the slots' size that stays in the CPU cache. Bits are
+	// never cleared (a removed key costs a probe).
+	bloom []uint64
 	keys  int      // occupied slots
 	tags  [256]int // live atoms by tag, to skip lookups of absent kinds
 }
@@ -88,8 +93,23 @@ func (s *atoms) head(tag uint8, v []byte) int32 {
 	if len(s.slots) == 0 || s.tags[tag] == 0 || len(v) > maxAtomLen {
 		return -1
 	}
-	h, _ := s.probe(tag, unsafe.String(unsafe.SliceData(v), len(v)), s.hash(tag, v))
+	hv := s.hash(tag, v)
+	if !s.maybe(hv) {
+		return -1
+	}
+	h, _ := s.probe(tag, unsafe.String(unsafe.SliceData(v), len(v)), hv)
 	return h
+}
+
+// maybe reports whether the bloom bit of hash h is set.
+func (s *atoms) maybe(h uint64) bool {
+	b := (h >> 32) & (uint64(len(s.bloom))*64 - 1)
+	return s.bloom[b>>6]&(1<<(b&63)) != 0
+}
+
+func (s *atoms) setBloom(h uint64) {
+	b := (h >> 32) & (uint64(len(s.bloom))*64 - 1)
+	s.bloom[b>>6] |= 1 << (b & 63)
 }
 
 // headString is head for a string value (no copy, no allocation).
@@ -97,7 +117,11 @@ func (s *atoms) headString(tag uint8, v string) int32 {
 	if len(s.slots) == 0 || s.tags[tag] == 0 || len(v) > maxAtomLen {
 		return -1
 	}
-	h, _ := s.probe(tag, v, s.hashString(tag, v))
+	hv := s.hashString(tag, v)
+	if !s.maybe(hv) {
+		return -1
+	}
+	h, _ := s.probe(tag, v, hv)
 	return h
 }
 
@@ -158,6 +182,7 @@ func (s *atoms) insert(tag uint8, v string, ind int32) bool {
 	s.arena = append(s.arena, v...)
 	s.ents = append(s.ents, atom{off: off, ln: uint32(tag)<<24 | uint32(len(v)), ind: ind, next: -1})
 	s.slots[free] = hv>>32<<32 | uint64(len(s.ents))
+	s.setBloom(hv)
 	s.keys++
 	s.tags[tag]++
 	return true
@@ -180,6 +205,7 @@ func (s *atoms) place(h uint64, head uint32) {
 	for i := h & mask; ; i = (i + 1) & mask {
 		if s.slots[i] == 0 {
 			s.slots[i] = h>>32<<32 | uint64(head)
+			s.setBloom(h)
 			return
 		}
 	}
@@ -193,6 +219,7 @@ func (s *atoms) rehash(n int) {
 	}
 	old := s.slots
 	s.slots = make([]uint64, size)
+	s.bloom = make([]uint64, size/16)
 	for _, sl := range old {
 		if sl != 0 {
 			a := &s.ents[uint32(sl)-1]
@@ -203,5 +230,5 @@ func (s *atoms) rehash(n int) {
 
 // bytes returns the memory the store holds.
 func (s *atoms) bytes() int {
-	return cap(s.arena) + cap(s.ents)*int(unsafe.Sizeof(atom{})) + cap(s.slots)*8
+	return cap(s.arena) + cap(s.ents)*int(unsafe.Sizeof(atom{})) + cap(s.slots)*8 + cap(s.bloom)*8
 }

@@ -274,7 +274,12 @@ func (x *Index) AddBatch(inds []Indicator) []error {
 		x.atoms.reserve(len(inds), 12) // the arena grows as needed
 		x.metas = slices.Grow(x.metas, len(inds))
 		x.text = slices.Grow(x.text, len(inds)*len(inds[0].Modified))
-		x.byUUID = make(map[[16]byte]int32, len(inds))
+		if _, ok := parseUUIDID(inds[0].ID); ok {
+			x.byUUID = make(map[[16]byte]int32, len(inds))
+		} else {
+			x.byXID = make(map[string]int32, len(inds))
+			x.xids = make(map[int32]string, len(inds))
+		}
 	}
 	x.mu.Unlock()
 	for start := 0; start < len(inds); start += len(ps) {

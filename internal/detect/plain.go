@@ -158,6 +158,7 @@ func (b *bulk) flush() (added, dups int) {
 		}
 		s.ents = append(s.ents, a)
 		s.slots[free] = p.h>>32<<32 | uint64(len(s.ents))
+		s.setBloom(p.h)
 		s.keys++
 		s.tags[tag]++
 		added++
