@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -15,7 +13,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/misp"
-	"github.com/kizuna-cti/kizuna/internal/misp/hubread"
+	"github.com/kizuna-cti/kizuna/internal/misp/hub"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
@@ -76,57 +74,6 @@ func mispFiles(args []string) ([]string, error) {
 	return out, nil
 }
 
-// mispStats counts what an import converted.
-type mispStats struct {
-	events, attributes, objects int
-	loss                        misp.Loss
-}
-
-// mispSource converts one MISP file into an import source: the STIX
-// objects of its events as a JSON array, converted when the importer opens
-// it (one file in memory at a time).
-func mispSource(path string, st *mispStats) ingest.Source {
-	var size int64
-	if fi, err := os.Stat(path); err == nil {
-		size = fi.Size()
-	}
-	return ingest.Source{Name: path, Size: size, Open: func() (io.ReadCloser, error) {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		evs, err := misp.ParseEvents("MISP input", data, &st.loss)
-		if err != nil {
-			return nil, err
-		}
-		var b bytes.Buffer
-		b.Grow(len(data) * 2)
-		b.WriteByte('[')
-		n := 0
-		for _, ev := range evs {
-			raws, err := misp.ToSTIX(ev, &st.loss)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", path, err)
-			}
-			st.events++
-			st.attributes += len(ev.Attribute)
-			st.objects += len(ev.Object)
-			for _, o := range ev.Object {
-				st.attributes += len(o.Attribute)
-			}
-			for _, r := range raws {
-				if n > 0 {
-					b.WriteByte(',')
-				}
-				b.Write(r)
-				n++
-			}
-		}
-		b.WriteByte(']')
-		return io.NopCloser(&b), nil
-	}}
-}
-
 func newMISPImportCmd() *cobra.Command {
 	var (
 		dataDir, collection, orgName, userName string
@@ -156,11 +103,12 @@ status: 0 all stored, 1 some files or objects refused, 2 other errors.`,
 			if err != nil {
 				return fmt.Errorf("misp import: %w", err)
 			}
-			stats := &mispStats{}
-			srcs := make([]ingest.Source, len(files))
+			stats := &hub.Stats{}
+			inputs := make([]hub.File, len(files))
 			for i, f := range files {
-				srcs[i] = mispSource(f, stats)
+				inputs[i] = hub.OSFile(f)
 			}
+			srcs := hub.Sources(ctx, inputs, stats)
 			st, err := sqlite.Open(ctx, dataDir)
 			if err != nil {
 				return fmt.Errorf("misp import: %w", err)
@@ -186,9 +134,9 @@ status: 0 all stored, 1 some files or objects refused, 2 other errors.`,
 			prog, err := p.Import(ctx, sub, srcs, ingest.ImportOptions{BatchSize: batch, OnCommit: rep.commit, OnFailure: rep.failure})
 			rep.done(prog)
 			fmt.Fprintf(stderr, "converted %d MISP events (%d attributes, %d objects) from %d files\n",
-				stats.events, stats.attributes, stats.objects, len(files))
-			if items := stats.loss.Items(); len(items) > 0 {
-				fmt.Fprintf(stderr, "not expressible in STIX (%d):\n%s", stats.loss.Total(), indent(stats.loss.String()))
+				stats.Events, stats.Attributes, stats.Objects, len(files))
+			if stats.Loss.Total() > 0 {
+				fmt.Fprintf(stderr, "not expressible in STIX (%d):\n%s", stats.Loss.Total(), indent(stats.Loss.String()))
 			}
 			if err != nil {
 				return fmt.Errorf("misp import: %w", err)
@@ -260,11 +208,11 @@ What is exported goes through the sharing policy exactly like kizuna export:
 				return fmt.Errorf("misp export: collection %q: %w", collection, errkind.NotFound)
 			}
 			var loss misp.Loss
-			events, err := hubread.Events(ctx, st, store.Filter{Collection: coll.ID, Access: policy.Access(pr)}, true, &loss)
+			events, err := hub.Events(ctx, st, store.Filter{Collection: coll.ID, Access: policy.Access(pr)}, true, &loss)
 			if err != nil {
 				return fmt.Errorf("misp export: %w", err)
 			}
-			hubread.KeepTypes(events, types)
+			hub.KeepTypes(events, types)
 			if err := misp.WriteEvents(cmd.OutOrStdout(), events); err != nil {
 				return fmt.Errorf("misp export: writing events: %w", err)
 			}

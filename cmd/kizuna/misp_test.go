@@ -110,7 +110,7 @@ func TestMISPImportErrors(t *testing.T) {
 	checkFailure(t, kz(t, "misp", "import", "--data", dir, filepath.Join(dir, "missing.json")), 2, "missing.json")
 	bad := filepath.Join("..", "..", "internal", "misp", "testdata", "README.md")
 	r := kz(t, "misp", "import", "--data", dir, bad)
-	if r.code != 1 || !strings.Contains(r.stderr, "README.md") || !strings.Contains(r.stderr, "not JSON") {
+	if r.code != 1 || !strings.Contains(r.stderr, "README.md") || !strings.Contains(r.stderr, "want a MISP event") {
 		t.Errorf("import of a non-MISP file: exit %d, stderr %q", r.code, r.stderr)
 	}
 	checkFailure(t, kz(t, "misp", "export"), 2, "--data is required")

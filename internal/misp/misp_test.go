@@ -323,3 +323,38 @@ func TestPatternQuoting(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkConvert measures parsing and conversion alone (no store) on the
+// committed fixtures; metric attributes/s.
+func BenchmarkConvert(b *testing.B) {
+	var inputs [][]byte
+	attrs := 0
+	for _, name := range []string{"synthetic.json", "eset-cloudmensis.misp.json", "eset-sednit-2019-05-23_Zebrocy.json"} {
+		data, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			b.Fatal(err)
+		}
+		inputs = append(inputs, data)
+		for _, ev := range loadFixture(b, name) {
+			attrs += len(ev.Attribute)
+			for _, o := range ev.Object {
+				attrs += len(o.Attribute)
+			}
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		for _, data := range inputs {
+			evs, err := ParseEvents("bench", data, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, ev := range evs {
+				if _, err := ToSTIX(ev, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(attrs)*float64(b.N)/b.Elapsed().Seconds(), "attributes/s")
+}

@@ -83,9 +83,17 @@ type Event struct {
 	Object           []Object    `json:"Object,omitempty"`
 	Galaxy           []Galaxy    `json:"Galaxy,omitempty"`
 
-	// Unmapped names the members present in the input that Kizuna does not
-	// map (EventReport, RelatedEvent, database ids, ...); filled by the
-	// parser and reported as loss.
+	// Members MISP events carry that STIX cannot hold; decoded only so
+	// that the parser can report them (FromSTIX never sets them).
+	EventReport       json.RawMessage `json:"EventReport,omitempty"`
+	CryptographicKey  json.RawMessage `json:"CryptographicKey,omitempty"`
+	ShadowAttribute   json.RawMessage `json:"ShadowAttribute,omitempty"`
+	Sighting          json.RawMessage `json:"Sighting,omitempty"`
+	EventCreatorEmail json.RawMessage `json:"event_creator_email,omitempty"`
+	Protected         json.RawMessage `json:"protected,omitempty"`
+
+	// Unmapped names the members above present in the input; filled by
+	// the parser and reported as loss.
 	Unmapped []string `json:"-"`
 }
 

@@ -17,19 +17,6 @@ var (
 // MaxEventSize bounds one MISP input file (bytes) accepted by the parser.
 const MaxEventSize = 256 << 20
 
-// eventMembers are the event members Kizuna maps (or deliberately
-// ignores because MISP recomputes them); anything else non-empty is
-// reported as loss.
-var eventMembers = map[string]bool{
-	"uuid": true, "info": true, "date": true, "threat_level_id": true, "analysis": true,
-	"distribution": true, "sharing_group_id": true, "published": true, "timestamp": true,
-	"publish_timestamp": true, "extends_uuid": true, "Orgc": true, "Org": true, "Tag": true,
-	"Attribute": true, "Object": true, "Galaxy": true,
-	// Derived by every MISP instance; meaningless elsewhere.
-	"id": true, "org_id": true, "orgc_id": true, "attribute_count": true, "RelatedEvent": true,
-	"locked": true, "proposal_email_lock": true, "disable_correlation": true,
-}
-
 // ParseEvents decodes the MISP events in data: one event ({"Event": {...}}
 // or a bare event object), a MISP API response ({"response": [{"Event":
 // ...}, ...]}) or a JSON array of either. name identifies the input in
@@ -40,75 +27,83 @@ func ParseEvents(name string, data []byte, loss *Loss) ([]*Event, error) {
 	if len(data) > MaxEventSize {
 		return nil, fmt.Errorf("%w: %s: MISP input larger than %d bytes", errkind.TooLarge, name, MaxEventSize)
 	}
-	var top json.RawMessage
-	if err := json.Unmarshal(data, &top); err != nil {
-		fixed, ok := stripTrailingCommas(data)
-		if !ok || json.Unmarshal(fixed, &top) != nil {
-			return nil, fmt.Errorf("%w: %s: not JSON: %v", errkind.Invalid, name, err)
+	evs, err := decodeEvents(data)
+	if err != nil {
+		fixed, changed := stripTrailingCommas(data)
+		if !changed {
+			return nil, fmt.Errorf("%w: %s: %v", errkind.Invalid, name, err)
+		}
+		if evs, err = decodeEvents(fixed); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errkind.Invalid, name, err)
 		}
 		loss.Add("input repaired: trailing commas removed before parsing", name)
 	}
-	var raws []json.RawMessage
-	top = bytes.TrimSpace(top)
-	switch {
-	case len(top) > 0 && top[0] == '[':
-		if err := json.Unmarshal(top, &raws); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", errkind.Invalid, name, err)
-		}
-	case len(top) > 0 && top[0] == '{':
-		var wrap struct {
-			Response json.RawMessage `json:"response"`
-		}
-		if err := json.Unmarshal(top, &wrap); err != nil {
-			return nil, fmt.Errorf("%w: %s: %v", errkind.Invalid, name, err)
-		}
-		if len(wrap.Response) > 0 && !bytes.Equal(wrap.Response, []byte("null")) {
-			if err := json.Unmarshal(wrap.Response, &raws); err != nil {
-				return nil, fmt.Errorf("%w: %s: member response: want a list of events: %v", errkind.Invalid, name, err)
-			}
-		} else {
-			raws = []json.RawMessage{top}
-		}
-	default:
-		return nil, fmt.Errorf("%w: %s: want a MISP event object, a list of events or an API response", errkind.Invalid, name)
-	}
-	out := make([]*Event, 0, len(raws))
-	for i, raw := range raws {
-		ev, err := parseEvent(raw)
-		if err != nil {
+	for i, ev := range evs {
+		if err := checkEvent(ev); err != nil {
 			return nil, fmt.Errorf("%s: event %d: %w", name, i, err)
 		}
-		out = append(out, ev)
+	}
+	return evs, nil
+}
+
+// entry is an event either wrapped ({"Event": {...}}) or bare.
+type entry struct {
+	Event
+	Wrapped *Event `json:"Event"`
+}
+
+func (e *entry) event() *Event {
+	if e.Wrapped != nil {
+		return e.Wrapped
+	}
+	return &e.Event
+}
+
+// decodeEvents decodes the events of an input in one pass.
+func decodeEvents(data []byte) ([]*Event, error) {
+	data = bytes.TrimSpace(data)
+	var entries []entry
+	switch {
+	case len(data) > 0 && data[0] == '[':
+		if err := json.Unmarshal(data, &entries); err != nil {
+			return nil, fmt.Errorf("not JSON or not MISP events: %v", err)
+		}
+	case len(data) > 0 && data[0] == '{':
+		var top struct {
+			entry
+			Response []entry `json:"response"`
+		}
+		if err := json.Unmarshal(data, &top); err != nil {
+			return nil, fmt.Errorf("not JSON or not MISP events: %v", err)
+		}
+		entries = top.Response
+		if entries == nil {
+			entries = []entry{top.entry}
+		}
+	default:
+		return nil, fmt.Errorf("not JSON: want a MISP event object, a list of events or an API response")
+	}
+	out := make([]*Event, len(entries))
+	for i := range entries {
+		out[i] = entries[i].event()
 	}
 	return out, nil
 }
 
-// parseEvent decodes {"Event": {...}} or a bare event and checks what the
-// conversion relies on: uuids and attribute types and values.
-func parseEvent(raw json.RawMessage) (*Event, error) {
-	var members map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &members); err != nil {
-		return nil, fmt.Errorf("%w: want a JSON object: %v", errkind.Invalid, err)
-	}
-	if inner, ok := members["Event"]; ok {
-		raw = inner
-		members = nil
-		if err := json.Unmarshal(raw, &members); err != nil {
-			return nil, fmt.Errorf("%w: member Event: want a JSON object: %v", errkind.Invalid, err)
-		}
-	}
-	ev := &Event{}
-	if err := json.Unmarshal(raw, ev); err != nil {
-		return nil, fmt.Errorf("%w: event %v: %v", errkind.Invalid, members["uuid"], err)
-	}
+// checkEvent checks what the conversion relies on (uuids, attribute
+// types) and notes the members STIX cannot hold.
+func checkEvent(ev *Event) error {
 	if !validUUID(ev.UUID) {
-		return nil, fmt.Errorf("%w: event %q: uuid: missing or not a UUID", errkind.Invalid, ev.UUID)
+		return fmt.Errorf("%w: event %q: uuid: missing or not a UUID", errkind.Invalid, ev.UUID)
 	}
-	for k, v := range members {
-		if eventMembers[k] || isEmptyJSON(v) {
-			continue
+	for _, m := range []struct {
+		name string
+		v    json.RawMessage
+	}{{"EventReport", ev.EventReport}, {"CryptographicKey", ev.CryptographicKey}, {"ShadowAttribute", ev.ShadowAttribute},
+		{"Sighting", ev.Sighting}, {"event_creator_email", ev.EventCreatorEmail}, {"protected", ev.Protected}} {
+		if len(m.v) > 0 && !isEmptyJSON(m.v) {
+			ev.Unmapped = append(ev.Unmapped, m.name)
 		}
-		ev.Unmapped = append(ev.Unmapped, k)
 	}
 	check := func(a *Attribute, where string) error {
 		if !validUUID(a.UUID) {
@@ -121,24 +116,24 @@ func parseEvent(raw json.RawMessage) (*Event, error) {
 	}
 	for i := range ev.Attribute {
 		if err := check(&ev.Attribute[i], fmt.Sprintf("attribute %d", i)); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for i := range ev.Object {
 		o := &ev.Object[i]
 		if !validUUID(o.UUID) {
-			return nil, fmt.Errorf("%w: event %s: object %d: uuid %q: missing or not a UUID", errkind.Invalid, ev.UUID, i, o.UUID)
+			return fmt.Errorf("%w: event %s: object %d: uuid %q: missing or not a UUID", errkind.Invalid, ev.UUID, i, o.UUID)
 		}
 		if o.Name == "" {
-			return nil, fmt.Errorf("%w: event %s: object %s: name: missing", errkind.Invalid, ev.UUID, o.UUID)
+			return fmt.Errorf("%w: event %s: object %s: name: missing", errkind.Invalid, ev.UUID, o.UUID)
 		}
 		for j := range o.Attribute {
 			if err := check(&o.Attribute[j], fmt.Sprintf("object %s attribute %d", o.UUID, j)); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	return ev, nil
+	return nil
 }
 
 func isEmptyJSON(v json.RawMessage) bool {

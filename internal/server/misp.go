@@ -11,7 +11,7 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/misp"
-	"github.com/kizuna-cti/kizuna/internal/misp/hubread"
+	"github.com/kizuna-cti/kizuna/internal/misp/hub"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 )
@@ -53,7 +53,7 @@ func (s *Server) mispFeed(w http.ResponseWriter, r *http.Request, p sharing.Prin
 	if err != nil {
 		return fmt.Errorf("reading collection %s: %w", collID, err)
 	}
-	events, err := hubread.Events(r.Context(), s.cfg.Store, store.Filter{Collection: c.ID, Access: s.cfg.Policy.Access(p)}, false, nil)
+	events, err := hub.Events(r.Context(), s.cfg.Store, store.Filter{Collection: c.ID, Access: s.cfg.Policy.Access(p)}, false, nil)
 	if err != nil {
 		return fmt.Errorf("MISP feed: %w", err)
 	}

@@ -1,9 +1,11 @@
-// Package hubread builds MISP events from what a principal may see in the
-// hub's store: the sharing policy's Access is pushed into every store query,
-// so an event whose report is not visible never appears, and attributes the
-// principal may not see are missing from their event. It is the read side
-// shared by `kizuna misp export` and the MISP feed endpoints.
-package hubread
+// Package hub connects MISP to the hub's store, for `kizuna misp` and the
+// MISP feed endpoints. The write side (Sources) turns MISP files into
+// ingest sources, so every MISP import goes through the ingest pipeline.
+// The read side (Events) builds MISP events from what a principal may see:
+// the sharing policy's Access is pushed into every store query, so an event
+// whose report is not visible never appears, and attributes the principal
+// may not see are missing from their event.
+package hub
 
 import (
 	"context"
