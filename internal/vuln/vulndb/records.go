@@ -56,6 +56,9 @@ func (d *DB) PutVulns(ctx context.Context, vs []*vuln.Vulnerability) (PutResult,
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var res PutResult
+	if err := d.syncLocked(ctx); err != nil {
+		return res, err
+	}
 	if err := d.loadKEVLocked(ctx); err != nil {
 		return res, err
 	}
@@ -374,6 +377,9 @@ func (d *DB) PutKEV(ctx context.Context, cat vuln.KEVCatalog) (PutResult, error)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	var res PutResult
+	if err := d.syncLocked(ctx); err != nil {
+		return res, err
+	}
 	if err := d.loadKEVLocked(ctx); err != nil {
 		return res, err
 	}

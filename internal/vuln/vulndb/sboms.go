@@ -67,6 +67,9 @@ func (d *DB) UploadSBOM(ctx context.Context, org, orgName, asset, file string, r
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.syncLocked(ctx); err != nil {
+		return SBOM{}, err
+	}
 	if err := d.loadMatchDBLocked(ctx); err != nil {
 		return SBOM{}, err
 	}
@@ -306,6 +309,9 @@ func (d *DB) Scan(ctx context.Context, file string, raw []byte) ([]Finding, *sbo
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.syncLocked(ctx); err != nil {
+		return nil, nil, err
+	}
 	if err := d.loadMatchDBLocked(ctx); err != nil {
 		return nil, nil, err
 	}

@@ -98,7 +98,11 @@ type DB struct {
 	inv  *match.Inventory // nil until loaded
 	vex  *vexIndex        // nil until loaded
 	vers map[string]int   // inventory id -> SBOM version, with inv
-	subs []func(context.Context, []Finding)
+	// dataVersion is SQLite's data_version when the caches were last
+	// checked: it changes when another process (kizuna vuln import
+	// beside kizuna serve) commits to the file.
+	dataVersion int64
+	subs        []func(context.Context, []Finding)
 }
 
 // Open opens (creating if needed) DIR/vuln.db. log may be nil.
@@ -125,6 +129,20 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("vulndb: creating tables in %s: %w", path, err)
 	}
 	return &DB{db: db, log: log, Now: time.Now}, nil
+}
+
+// syncLocked drops the caches when another connection (another process)
+// has written to the database since they were loaded.
+func (d *DB) syncLocked(ctx context.Context) error {
+	var v int64
+	if err := d.db.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&v); err != nil {
+		return fmt.Errorf("vulndb: data_version: %w", err)
+	}
+	if v != d.dataVersion {
+		d.kev, d.mdb, d.inv, d.vers, d.vex = nil, nil, nil, nil, nil
+		d.dataVersion = v
+	}
+	return nil
 }
 
 // Close closes the database.

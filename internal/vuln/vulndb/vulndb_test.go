@@ -479,3 +479,40 @@ func TestRating(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoProcesses checks that a DB notices what another connection (a
+// CLI import beside the server) wrote: its caches are reloaded.
+func TestTwoProcesses(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	server, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	cli, err := Open(ctx, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	sbomData := readFixture(t, "sbom-demo.txt")
+	if fs, _, err := server.Scan(ctx, "sbom-demo.txt", sbomData); err != nil || len(fs) != 0 {
+		t.Fatalf("empty database: %d findings, %v", len(fs), err)
+	}
+	upload(t, server, "org-a", "web", "sbom-demo.txt") // caches loaded
+	put(t, cli, "osv-KZ-DEMO-1-v1.json")               // another connection
+	if fs, _, err := server.Scan(ctx, "sbom-demo.txt", sbomData); err != nil || len(fs) != 3 {
+		t.Errorf("server scan after the CLI import: %d findings, %v", len(fs), err)
+	}
+	// The server's next change re-evaluates with the record the CLI
+	// stored: the VEX clears 1.5.
+	put(t, server, "csaf-KZ-VEX-1.json")
+	if got := findings(t, server, "org-a"); len(got) != 2 {
+		t.Errorf("findings after the server's import: %q", got)
+	}
+	// And the CLI sees the server's SBOM.
+	put(t, cli, "osv-KZ-DEMO-1-v2.json")
+	if got := findings(t, cli, "org-a"); !slices.Equal(got, []string{"web kizuna-demo@1.2 KZ-DEMO-1"}) {
+		t.Errorf("findings after the CLI's second import: %q", got)
+	}
+}
