@@ -312,6 +312,10 @@ func (e *exporter) attribute(o *stix.Object) (Attribute, bool) {
 		a.Data = str(ex, "data")
 		a.DisableCorrelation = ex["disable_correlation"] == true
 		a.Deleted = ex["deleted"] == true
+		colours := obj(ex["tag_colours"])
+		for i := range a.Tag {
+			a.Tag[i].Colour = str(colours, a.Tag[i].Name)
+		}
 	} else {
 		a.UUID = uuidOf(o.ID)
 		a.Timestamp = epoch(o.Version())

@@ -53,7 +53,7 @@ var notMISP = map[string]bool{"rqz-dnsduvel_blocklist.json": true}
 func attrKey(a Attribute) string {
 	var tg []string
 	for _, t := range a.Tag {
-		tg = append(tg, normTag(t.Name))
+		tg = append(tg, normTag(t.Name)+" "+t.Colour)
 	}
 	sort.Strings(tg)
 	var gal []string
@@ -93,7 +93,7 @@ func objKey(o Object) []string {
 func eventKey(ev *Event) []string {
 	out := []string{"event " + ev.UUID + " " + ev.Info + " " + ev.Date + " " + string(ev.ThreatLevelID) + " " + string(ev.Analysis)}
 	for _, t := range ev.Tag {
-		out = append(out, "tag "+normTag(t.Name))
+		out = append(out, "tag "+normTag(t.Name)+" "+t.Colour)
 	}
 	for _, g := range ev.Galaxy {
 		for _, c := range g.GalaxyCluster {

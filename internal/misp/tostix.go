@@ -234,6 +234,15 @@ func attrExtras(a *Attribute) map[string]any {
 	if a.Deleted {
 		m["deleted"] = true
 	}
+	colours := map[string]any{}
+	for _, t := range a.Tag {
+		if t.Colour != "" {
+			colours[t.Name] = t.Colour
+		}
+	}
+	if len(colours) > 0 {
+		m["tag_colours"] = colours
+	}
 	return m
 }
 
