@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -103,6 +104,10 @@ status: 0 all stored, 1 some files or objects refused, 2 other errors.`,
 			if err != nil {
 				return fmt.Errorf("misp import: %w", err)
 			}
+			// Cancelled on return: stops conversions the importer will
+			// not open after a store error.
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
 			stats := &hub.Stats{}
 			inputs := make([]hub.File, len(files))
 			for i, f := range files {

@@ -289,6 +289,13 @@ func TestFeedFiles(t *testing.T) {
 	if _, err := FeedFiles("testdata"); err == nil {
 		t.Error("a directory without manifest.json is accepted as a feed")
 	}
+	broken := t.TempDir()
+	if err := os.WriteFile(broken+"/manifest.json", []byte(`{"0b3a9d2e-1111-4c1a-8f00-000000000001":{"info":"x"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FeedFiles(broken); err == nil || !strings.Contains(err.Error(), "0b3a9d2e-1111-4c1a-8f00-000000000001") {
+		t.Errorf("feed whose manifest names a missing event file: %v", err)
+	}
 	evs := loadFixture(t, "synthetic.json")
 	var b bytes.Buffer
 	if err := WriteHashes(&b, evs); err != nil {
