@@ -5,7 +5,7 @@
 #   scripts/bench-match.sh [WORKDIR]      (default: a new temporary directory)
 #
 # Needs ../shared/data (Maltrail trails and the zed-sample-data Zeek DNS
-# log), go, mawk and GNU time. It
+# log), go (or KIZUNA=path/to/kizuna), mawk and GNU time. It
 #   1. extracts the Maltrail domain trails into a plain list (list.txt, one
 #      lowercase domain name per line, unique),
 #   2. builds dns.log: the Zeek headers of zeek-default/dns.log.gz and its
@@ -43,7 +43,11 @@ reps=$(((TARGET + n - 1) / n))
 rm -f "$W/data.txt"
 echo "indicators $(wc -l <"$W/list.txt") domains; dns.log $(grep -vc '^#' "$W/dns.log") data lines ($reps x $n), $(($(stat -c %s "$W/dns.log") / 1048576)) MB"
 
-go build -o "$W/kizuna" ./cmd/kizuna
+if [ -n "${KIZUNA:-}" ]; then # a binary built elsewhere
+	cp "$KIZUNA" "$W/kizuna"
+else
+	go build -o "$W/kizuna" ./cmd/kizuna
+fi
 cat "$W/list.txt" "$W/dns.log" >/dev/null # page cache warm for everyone
 
 run() { # name, output, command...

@@ -50,7 +50,7 @@ type PlainStats struct {
 // its id and pattern are derived only when it hits.
 func ReadPlainList(r io.Reader, x *Index) (PlainStats, error) {
 	var st PlainStats
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(r) // a whole list: its lines size the tables
 	if err != nil {
 		return st, fmt.Errorf("plain list: %w", err)
 	}
@@ -74,8 +74,11 @@ func ReadPlainList(r io.Reader, x *Index) (PlainStats, error) {
 		if len(line) == 0 {
 			continue
 		}
-		if i := bytes.IndexAny(line, " \t"); i >= 0 {
-			line = line[:i]
+		for i, c := range line {
+			if c == ' ' || c == '\t' {
+				line = line[:i]
+				break
+			}
 		}
 		// The token is only read or copied (into the arena): no copy.
 		tok := unsafe.String(unsafe.SliceData(line), len(line))
@@ -139,7 +142,7 @@ func (b *bulk) flush() (added, dups int) {
 	if len(b.pend) == 0 {
 		return 0, 0
 	}
-	if need := (s.keys + len(b.pend)) * 2; need > len(s.slots) {
+	if need := slotsFor(s.keys + len(b.pend)); need > len(s.slots) {
 		s.rehash(need)
 	}
 	mask := uint64(len(s.slots) - 1)

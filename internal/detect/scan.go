@@ -184,7 +184,13 @@ func (s *rawScan) mayHit(fields []telemetry.RawField, setSep string) bool {
 			elem := v
 			more := false
 			if f.List {
-				if j := bytes.Index(v, []byte(setSep)); j >= 0 {
+				j := -1
+				if len(setSep) == 1 {
+					j = bytes.IndexByte(v, setSep[0])
+				} else {
+					j = bytes.Index(v, []byte(setSep))
+				}
+				if j >= 0 {
 					elem, v, more = v[:j], v[j+len(setSep):], true
 				}
 			}
@@ -270,16 +276,15 @@ func (s *rawScan) domain(v []byte) bool {
 	if !s.haveDom {
 		return false
 	}
-	if canonicalDomain(v) {
-		s.buf = append(s.buf[:0], v...)
-	} else {
+	d := v
+	if !canonicalDomain(v) {
 		n, ok := telemetry.Normalize(telemetry.KindDomain, string(v))
 		if !ok {
 			return false
 		}
 		s.buf = append(s.buf[:0], n...)
+		d = s.buf
 	}
-	d := s.buf
 	if s.live(tagDomain, d) {
 		return true
 	}

@@ -260,7 +260,7 @@ func (z *zeekTSV) rawFields(raw []RawField, cells [][]byte) []RawField {
 			continue
 		}
 		c := cells[i]
-		if len(c) == 0 || string(c) == z.unset || string(c) == z.empty {
+		if len(c) == 0 || len(c) == len(z.unset) && string(c) == z.unset || len(c) == len(z.empty) && string(c) == z.empty {
 			continue
 		}
 		f := col.field
