@@ -87,7 +87,7 @@ func TestVulnImportScanOffline(t *testing.T) {
 	}
 	f := fs[0]
 	if f.Vulnerability != "KZ-DEMO-1" || !slices.Equal(f.Aliases, []string{"CVE-2099-0001"}) || f.PURL != "pkg:pypi/kizuna-demo@1.2" ||
-		f.InstalledVersion != "1.2" || !slices.Equal(f.FixedVersions, []string{"1.8"}) || !f.KEV || f.Severity == "" {
+		f.InstalledVersion != "1.2" || !slices.Equal(f.FixedVersions, []string{"1.8"}) || !f.KEV || f.Severity != "CRITICAL" || f.Score != 9.8 {
 		t.Errorf("finding %+v", f)
 	}
 	// The raw JSON has the contract's field names.

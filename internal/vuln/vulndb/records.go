@@ -93,6 +93,7 @@ func (d *DB) PutVulns(ctx context.Context, vs []*vuln.Vulnerability) (PutResult,
 	defer w.close()
 	for _, v := range in {
 		d.kev.Apply(v)
+		scoreVectors(v)
 		var m storedMeta
 		var kev int
 		err := get.QueryRowContext(ctx, v.ID).Scan(&m.source, &m.modified, &m.created, &m.smd, &kev)
