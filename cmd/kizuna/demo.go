@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	kizuna "github.com/kizuna-cti/kizuna"
 	"github.com/kizuna-cti/kizuna/internal/demo"
+	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
@@ -56,22 +58,27 @@ directory and issues new tokens.`,
 			if err != nil {
 				return fmt.Errorf("demo: shipped data: %w", err)
 			}
-			info, err := demo.Setup(ctx, st, policy, data, log)
+			svc, err := demo.OpenServices(ctx, dataDir, st, log)
+			if err != nil {
+				return err
+			}
+			defer svc.Close()
+			info, err := demo.Setup(ctx, st, policy, data, svc, log)
 			if err != nil {
 				return err
 			}
 			for _, f := range info.Failures {
 				fmt.Fprintf(stderr, "kizuna: demo: %s\n", f.Error())
 			}
-			srv, err := server.New(server.Config{
-				Listen:       listen,
-				InsecureHTTP: server.IsLoopback(host),
-				DataDir:      dataDir,
-				Store:        st,
-				Policy:       policy,
-				Log:          log,
-				HubOrgID:     info.Orgs[0].ID,
-			})
+			hubID := info.Orgs[0].ID
+			led, err := ledger.Open(ctx, dataDir, st, policy, log, ledger.Options{HubIdentity: hubID}) // DIR/translog.db
+			if err != nil {
+				return fmt.Errorf("demo: transparency log: %w", err)
+			}
+			defer led.Close()
+			cfg := demo.ServerConfig(listen, st, policy, svc, led, hubID, log)
+			cfg.InsecureHTTP = server.IsLoopback(host)
+			srv, err := server.New(cfg)
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
@@ -133,12 +140,116 @@ Try (each organisation sees what TLP 2.0 and the named distributions allow):
   curl %s%s -H 'Authorization: Bearer %s' '%s?match[type]=indicator'
   # public TLP:CLEAR data, no token
   curl %s%s/public/clear
-
-Press Ctrl+C to stop.
 `,
 		k, accept, tok(cert.Org.ID, cert.Users[0].Name), url,
 		k, accept, tok(cert.Org.ID, cert.Users[0].Name), objects,
 		k, accept, tok(city.Org.ID, city.Users[0].Name), objects,
 		k, accept, tok(utility.Org.ID, utility.Users[0].Name), objects,
 		k, url)
+	if info.Extras != nil {
+		printDemoServices(w, dataDir, url, k, tok, info)
+	}
+	fmt.Fprintln(w, "\nPress Ctrl+C to stop.")
+}
+
+// printDemoServices prints what Setup seeded beside the store, with
+// examples: constituency routing, a signed submission, findings, the CSAF
+// provider, the SME's case and telemetry matching.
+func printDemoServices(w io.Writer, dataDir, url, k string, tok func(org, user string) string, info demo.Info) {
+	x := info.Extras
+	specs := demo.Orgs()
+	hub, utility, city, sme := specs[0], specs[2], specs[3], specs[5]
+	names := map[string]string{}
+	for _, o := range info.Orgs {
+		names[o.ID] = o.Name
+	}
+	fmt.Fprintf(w, "\nConstituency registrations (%s/constituency.db):\n", dataDir)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	var last string
+	for _, r := range x.Registrations {
+		name := names[r.OrgID]
+		if name == last {
+			name = ""
+		} else {
+			last = name
+		}
+		fmt.Fprintf(tw, "  %s\t%s\n", name, r.Resource)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, `
+  # who is notified of an observation (the ASN table says the utility's AS64500 announces 192.0.2.0/24)
+  printf '%%s\n' 192.0.2.10 198.51.100.23 203.0.113.200 203.0.113.5 '[2001:db8::7]:443' https://portal.minato-kita.example/login 8.8.8.8 |
+    kizuna route --data %s --asn-table testdata/demo/%s -
+`, dataDir, demo.ASNTable)
+
+	key := x.Key
+	fmt.Fprintf(w, `
+Signed submissions: %s has a registered Ed25519 key (id %.16s…, %s/keys/orgs/);
+private key %s, public key %s.
+  SIG=$(kizuna key sign --key %s --header %s)
+  curl %s-X POST -H 'Authorization: Bearer %s' -H 'Content-Type: application/taxii+json;version=2.1' \
+    -H 'Accept: application/taxii+json;version=2.1' -H "Kizuna-Signature: $SIG" --data-binary @%s \
+    %s/taxii2/%s/collections/%s/objects/
+  # the transparency log records the signer; a changed body with the same header is refused (422)
+  kizuna key sign --key %s %s > envelope.sig
+  kizuna verify %s --sig envelope.sig --key %s
+`, key.Org.Name, key.KeyID, dataDir, key.PrivateFile, key.PublicFile,
+		key.PrivateFile, key.Envelope,
+		k, tok(key.Org.ID, specs[6].Users[0].Name), key.Envelope,
+		url, store.DefaultAPIRoot, store.DefaultCollectionID,
+		key.PrivateFile, key.Envelope, key.Envelope, key.PublicFile)
+
+	kev := 0
+	for _, f := range x.Findings {
+		if f.KEV {
+			kev++
+		}
+	}
+	fmt.Fprintf(w, `
+Vulnerabilities: %d records in %s/vuln.db; the utility's SBOM %q (version %d, %d components)
+has %d findings (%d known exploited, CISA KEV):
+  curl %s-H 'Authorization: Bearer %s' %s/api/v1/findings
+  curl %s-H 'Authorization: Bearer %s' %s/api/v1/findings      # the city has no SBOM: []
+  kizuna vuln findings --data %s --org '%s'
+`, x.Vulns, dataDir, x.SBOM.Asset, x.SBOM.Version, x.SBOM.Components, len(x.Findings), kev,
+		k, tok(utility.Org.ID, utility.Users[0].Name), url,
+		k, tok(city.Org.ID, city.Users[0].Name), url,
+		dataDir, utility.Org.Name)
+
+	fmt.Fprintf(w, `
+CSAF 2.0 provider: advisory %s (TLP:%s, %s/%s), imported into the findings above:
+  curl %s%s/.well-known/csaf/provider-metadata.json
+  curl %s%s/.well-known/csaf/%s/index.txt
+  curl %s%s/.well-known/csaf/%s/%s
+`, x.Advisory.ID, x.Advisory.TLP, x.Advisory.Dir(), x.Advisory.Path,
+		k, url, k, url, x.Advisory.Dir(), k, url, x.Advisory.Dir(), x.Advisory.Path)
+
+	fmt.Fprintf(w, `
+Incidents: the SME reported %q anonymously; case %s (%s):
+  curl %s-H 'Authorization: Bearer %s' %s/api/v1/cases              # hub analyst: the case, source and contact
+  curl %s-H 'Authorization: Bearer %s' %s/api/v1/cases              # the SME: its own case
+  curl %s-H 'Authorization: Bearer %s' %s/api/v1/cases              # the city: []
+`, x.Case.Report.Title, x.Case.ID, x.Case.State,
+		k, tok(hub.Org.ID, hub.Users[1].Name), url,
+		k, tok(sme.Org.ID, sme.Users[1].Name), url,
+		k, tok(city.Org.ID, city.Users[0].Name), url)
+
+	utok := tok(utility.Org.ID, utility.Users[0].Name)
+	insecure := ""
+	if strings.HasPrefix(url, "https") {
+		insecure = " --insecure-skip-verify" // self-signed certificate
+	}
+	fmt.Fprintf(w, `
+Detection (from a checkout: synthetic Zeek logs of the utility's gateway network):
+  kizuna match --indicators testdata/demo/indicators-electric-utility.json testdata/demo/%s
+  kizuna match --server %s%s --token %s testdata/demo/%s testdata/demo/%s
+  # sightings stored as the utility (TLP:AMBER by default), then listed
+  curl %s-H 'Authorization: Bearer %s' --data-binary @testdata/demo/%s %s/api/v1/telemetry
+  curl %s-H 'Authorization: Bearer %s' --data-binary @testdata/demo/%s '%s/api/v1/telemetry?tlp=green'
+  curl %s-H 'Authorization: Bearer %s' -H 'Accept: application/taxii+json;version=2.1' '%s/taxii2/%s/collections/%s/objects/?match[type]=sighting'
+`, demo.DNSLog,
+		url, insecure, utok, demo.DNSLog, demo.ConnLog,
+		k, utok, demo.DNSLog, url,
+		k, utok, demo.ConnLog, url,
+		k, utok, url, store.DefaultAPIRoot, store.DefaultCollectionID)
 }

@@ -112,12 +112,20 @@ type Info struct {
 	Imported, Failed int64
 	// Failures lists refused objects.
 	Failures []ingest.Failure
+
+	// Extras describes what Setup seeded with Services (nil without).
+	Extras *Extras
 }
 
 // Setup creates (or reuses) the demo organisations and users, issues one new
 // token per user, and loads the shipped data files from data (a directory
 // holding the files named by Loads) into the default collection.
-func Setup(ctx context.Context, st store.Store, policy *sharing.Policy, data fs.FS, log *slog.Logger) (Info, error) {
+//
+// With svc (see OpenServices) it also seeds the hub's other databases from
+// data (see setupServices): constituency registrations, a signing key of
+// the partner CERT, the vulnerability database and the utility's SBOM, a
+// TLP:WHITE CSAF advisory and an anonymous incident report of the SME.
+func Setup(ctx context.Context, st store.Store, policy *sharing.Policy, data fs.FS, svc *Services, log *slog.Logger) (Info, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -177,6 +185,11 @@ func Setup(ctx context.Context, st store.Store, policy *sharing.Policy, data fs.
 			return info, fmt.Errorf("demo: loading %s: %w", l.File, err)
 		}
 		log.Info("demo data loaded", "file", l.File, "org", spec.Org.Name, "objects", prog.Committed, "failed", prog.Failed)
+	}
+	if svc != nil {
+		if err := setupServices(ctx, st, p, data, svc, byKey, &info); err != nil {
+			return info, err
+		}
 	}
 	return info, nil
 }
