@@ -459,15 +459,22 @@ func TestSchedulerRunsDueFeeds(t *testing.T) {
 	}
 }
 
-// failingAdds fails the n-th Add of a store (counting from 1).
+// failingAdds fails every Add of a store that holds the object failID
+// (while it is set). Failing by content, not by call order, keeps the test
+// independent of which of two concurrently stored batches reaches the
+// store first.
 type failingAdds struct {
 	store.Store
-	adds, failAt atomic.Int32
+	failID atomic.Pointer[string]
 }
 
 func (f *failingAdds) Add(ctx context.Context, coll string, recs []store.Record, statusID string) ([]store.AddResult, error) {
-	if f.adds.Add(1) == f.failAt.Load() {
-		return nil, errors.New("injected store failure")
+	if id := f.failID.Load(); id != nil {
+		for _, r := range recs {
+			if r.Object != nil && r.Object.ID == *id {
+				return nil, errors.New("injected store failure")
+			}
+		}
 	}
 	return f.Store.Add(ctx, coll, recs, statusID)
 }
@@ -478,12 +485,14 @@ func (f *failingAdds) Add(ctx context.Context, coll string, recs []store.Record,
 func TestStoreFailureKeepsMark(t *testing.T) {
 	ctx := context.Background()
 	x, y := newTestHub(t, "x"), newTestHub(t, "y")
-	for range 50 {
-		x.submit(indicator(objID(), v1, marking(sharing.TLP2Green)))
+	ids := make([]string, 50)
+	for i := range ids {
+		ids[i] = objID()
+		x.submit(indicator(ids[i], v1, marking(sharing.TLP2Green)))
 	}
 	y.feedTo(x, "x", Pull, "")
 	fs := &failingAdds{Store: y.st}
-	fs.failAt.Store(3)
+	fs.failID.Store(&ids[24]) // in the third batch of ten
 	s := y.syncer()
 	s.Pipeline = &ingest.Pipeline{Store: fs, Policy: y.policy}
 	s.PageSize, s.BatchSize = 10, 10
@@ -494,7 +503,7 @@ func TestStoreFailureKeepsMark(t *testing.T) {
 	if rep.Pulled != 20 {
 		t.Fatalf("recorded %d pulled, want the 20 of the two batches before the failed one", rep.Pulled)
 	}
-	fs.failAt.Store(0)
+	fs.failID.Store(nil)
 	rep, err = s.Run(ctx, "x")
 	if err != nil {
 		t.Fatal(err)
