@@ -46,7 +46,8 @@ and matches every event against STIX 2.1 indicators taken from a file
 (--indicators, gzip allowed: a STIX bundle or TAXII envelope, or a plain
 list with one value per line, type inferred: IPv4/IPv6 address or CIDR
 block, address:port, domain name, URL, e-mail address, MD5/SHA-1/SHA-256/
-SHA-512 hash; "#" comments and blank lines skipped; each value gets the id
+SHA-512 hash; "#" comments and blank lines skipped; a file with as many
+unrecognised values as recognised ones is rejected; each value gets the id
 indicator--UUIDv5(URL namespace, "kizuna:plain:" + its pattern)) or pulled
 over TAXII 2.1 from a
 Kizuna hub (--server URL --token T: discovery, the default API root, the
