@@ -33,7 +33,11 @@ member organisations (a ministry, an electric utility, a city, a university,
 an SME and a partner CERT) with users of every role, loads the shipped public
 data (ATT&CK for ICS, CISA KEV, IPsum and Maltrail indicators, OASIS examples)
 over every TLP level, issues a fresh token per user and serves TAXII 2.1 until
-interrupted. On a loopback address it serves plain HTTP; elsewhere TLS with a
+interrupted. It also registers the organisations' constituencies
+(DIR/constituency.db), a signing key of the partner CERT (DIR/demo/cert.key),
+loads OSV and KEV records and the utility's SCADA gateway SBOM into
+DIR/vuln.db, publishes a TLP:WHITE CSAF advisory and files the SME's
+anonymous incident report (DIR/cases.db), and prints examples for each. On a loopback address it serves plain HTTP; elsewhere TLS with a
 self-signed certificate kept in the data directory. Re-running reuses the
 directory and issues new tokens.`,
 		Args: cobra.NoArgs,

@@ -2,8 +2,10 @@
 // member organisations of different sectors, users with every role, fresh
 // API tokens, and real public threat intelligence (ATT&CK for ICS, KEV,
 // IPsum and Maltrail indicators, OASIS examples) spread over the TLP 2.0
-// levels and named distributions. Setup is idempotent: organisations, users
-// and objects already present are reused; only tokens are issued anew.
+// levels and named distributions. With Services it also seeds the hub's
+// other databases (services.go). Setup is idempotent: organisations, users,
+// objects, registrations, keys, SBOMs, advisories and cases already present
+// are reused; only tokens are issued anew.
 package demo
 
 import (
