@@ -3,6 +3,7 @@ package demo
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -21,6 +22,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/response/route"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/stix"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
 )
@@ -392,10 +394,20 @@ func TestSetupServices(t *testing.T) {
 	if _, err := svc.Cases.Get(ctx, cityP, x.Case.ID); !errors.Is(err, errkind.NotFound) {
 		t.Errorf("city reads the SME's case: %v", err)
 	}
-	// The attached indicator is published with the hub as source.
-	objs := visible(t, st, pol, cityP)
-	if _, ok := objs["indicator--5f0c2d1e-7a3b-4c6d-8e9f-0a1b2c3d8e01"]; !ok {
-		t.Error("the SME's GREEN indicator does not reach the city")
+	// The attached indicator reaches the city at GREEN, published
+	// anonymously.
+	const attached = "indicator--5f0c2d1e-7a3b-4c6d-8e9f-0a1b2c3d8e01"
+	page, err := st.Query(ctx, store.Filter{Collection: store.DefaultCollectionID, Access: pol.Access(cityP), IDs: []string{attached}, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Entries) != 1 || !page.Entries[0].Label.Anonymous || pol.Effective(page.Entries[0].Label) != sharing.TLPGreen ||
+		x.Case.Links[0].ObjectID != attached {
+		var labels []sharing.Label
+		for _, e := range page.Entries {
+			labels = append(labels, e.Label)
+		}
+		t.Errorf("the SME's indicator as the city sees it: labels %+v (case links %v)", labels, x.Case.Links)
 	}
 
 	// Over HTTP, as kizuna demo serves it.
@@ -482,6 +494,22 @@ func TestSetupServices(t *testing.T) {
 	}
 	if code, body := do(t, http.MethodPost, objects, token(SigningOrg, 0), tampered, h); code != http.StatusUnprocessableEntity {
 		t.Errorf("tampered signed POST: %d %s", code, body)
+	}
+	// The transparency log records the signer and key of the accepted one.
+	var envelope struct {
+		Objects []json.RawMessage `json:"objects"`
+	}
+	if err := json.Unmarshal(env, &envelope); err != nil || len(envelope.Objects) != 1 {
+		t.Fatalf("envelope: %v", err)
+	}
+	o, err := stix.Parse(envelope.Objects[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := stix.Hash(o)
+	code, body = get(t, url+"/api/v1/log/inclusion?hash="+hex.EncodeToString(hash[:]), token(SigningOrg, 0))
+	if code != 200 || !bytes.Contains(body, []byte(id(SigningOrg))) || !bytes.Contains(body, []byte(x.Key.KeyID)) {
+		t.Errorf("receipt of the signed indicator: %d %s", code, body)
 	}
 
 	// Re-running changes nothing.
