@@ -207,6 +207,9 @@ func (s *rawScan) mayHit(fields []telemetry.RawField, setSep string) bool {
 
 // value looks up one cell value as telemetry's Zeek reader would file it.
 func (s *rawScan) value(f *telemetry.RawField, v []byte) bool {
+	if !s.haveIP && !f.IPOrDomain && f.Kind != telemetry.KindDomain {
+		return false // an address column, and no address key
+	}
 	if bytes.IndexByte(v, '\\') >= 0 || bytes.IndexByte(v, '%') >= 0 || len(v) > 0 && (v[0] <= ' ' || v[len(v)-1] <= ' ') {
 		return true // escaped, padded or with a zone: let the event decide
 	}
