@@ -20,7 +20,10 @@ import (
 // domains, the usual feeds), records are looked up from the raw cells,
 // without building events or allocating; an Event is built and matched
 // with Match only for the records one of whose values is a key. The hits
-// are the same as with Match on every event.
+// are the same as with Match on every event. Records are filtered on
+// Options.Workers goroutines when r is a telemetry.ParallelRawReader; on
+// one goroutine the read lock is held across the reading of up to 1024
+// records, so writers of the index may wait for a slow input that long.
 func (x *Index) MatchReader(ctx context.Context, r telemetry.Reader, fn func(*telemetry.Event, []Hit) error) error {
 	rr, raw := r.(telemetry.RawReader)
 	if raw && x.rawCapable() {
