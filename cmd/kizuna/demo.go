@@ -37,15 +37,15 @@ interrupted. It also registers the organisations' constituencies
 (DIR/constituency.db), a signing key of the partner CERT (DIR/demo/cert.key),
 loads OSV and KEV records and the utility's SCADA gateway SBOM into
 DIR/vuln.db, publishes a TLP:WHITE CSAF advisory and files the SME's
-anonymous incident report (DIR/cases.db), and prints examples for each. On a loopback address it serves plain HTTP; elsewhere TLS with a
+anonymous incident report (DIR/cases.db), and prints examples for each.
+On a loopback address it serves plain HTTP; elsewhere TLS with a
 self-signed certificate kept in the data directory. Re-running reuses the
 directory and issues new tokens.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
-			host, _, err := net.SplitHostPort(listen)
-			if err != nil {
+			if _, _, err := net.SplitHostPort(listen); err != nil {
 				return &exitError{code: 2, msg: fmt.Sprintf("demo: --listen %q: want HOST:PORT", listen)}
 			}
 			st, err := sqlite.Open(ctx, dataDir)
@@ -81,7 +81,6 @@ directory and issues new tokens.`,
 			}
 			defer led.Close()
 			cfg := demo.ServerConfig(listen, st, policy, svc, led, hubID, log)
-			cfg.InsecureHTTP = server.IsLoopback(host)
 			srv, err := server.New(cfg)
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
