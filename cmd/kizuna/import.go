@@ -79,11 +79,17 @@ refused, 2 other errors.`,
 			if err != nil {
 				return err
 			}
-			led, err := ledger.Open(ctx, dataDir, st, policy, log, ledger.Options{HubIdentity: hubOrgID(ctx, st)})
+			// Deferred: the log append of one batch overlaps the store
+			// transaction of the next; Close waits for it to catch up.
+			led, err := ledger.Open(ctx, dataDir, st, policy, log, ledger.Options{HubIdentity: hubOrgID(ctx, st), Deferred: true})
 			if err != nil {
 				return fmt.Errorf("import: transparency log: %w", err)
 			}
-			defer led.Close()
+			defer func() {
+				if err := led.Close(); err != nil {
+					log.Warn("import: transparency log", "err", err)
+				}
+			}()
 			p := &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st), Recorder: led}
 			sub := ingest.Submission{Collection: collection, Principal: pr, Anonymous: anon, DefaultTLP: level}
 			rep := newProgressReporter(stderr, totalSize(srcs))

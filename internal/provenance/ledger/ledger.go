@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -74,6 +75,13 @@ type Options struct {
 	// NoSync skips the catch-up on open (for audits, which must see the
 	// log exactly as it is).
 	NoSync bool
+	// Deferred makes Commit of unsigned batches hand the log append to a
+	// background goroutine instead of doing it before returning, so that a
+	// bulk import's next store transaction overlaps the hashing and
+	// appending of the previous one. Close waits for the log to catch up.
+	// Versions committed but not yet appended when the process dies are
+	// appended by the catch-up of the next Open, as after any crash.
+	Deferred bool
 }
 
 // Ledger is the hub's transparency log over its object store. It is safe
@@ -91,6 +99,12 @@ type Ledger struct {
 
 	hmu   sync.Mutex // guards the following
 	hints map[hintKey]*hint
+
+	// kick wakes the background syncer of a Deferred ledger (nil
+	// otherwise); done is closed when it has stopped.
+	kick chan struct{}
+	stop chan struct{}
+	done chan struct{}
 }
 
 // hintKey identifies a version about to be committed by a signed submission.
@@ -147,6 +161,10 @@ func Open(ctx context.Context, dir string, st store.Store, policy *sharing.Polic
 			log.InfoContext(ctx, "transparency log caught up", "versions", n)
 		}
 	}
+	if opts.Deferred {
+		l.kick, l.stop, l.done = make(chan struct{}, 1), make(chan struct{}), make(chan struct{})
+		go l.syncer()
+	}
 	return l, nil
 }
 
@@ -198,7 +216,33 @@ func LoadHubKey(dir, identity string, create bool) (*sign.PrivateKey, error) {
 }
 
 // Close closes the log database (not the object store).
-func (l *Ledger) Close() error { return l.db.Close() }
+func (l *Ledger) Close() error {
+	var serr error
+	if l.kick != nil {
+		close(l.stop)
+		<-l.done
+		_, serr = l.Sync(context.Background())
+		if serr != nil {
+			serr = fmt.Errorf("appending the last versions to the log (appended on the next open): %w", serr)
+		}
+	}
+	return errors.Join(serr, l.db.Close())
+}
+
+// syncer is the background goroutine of a Deferred ledger.
+func (l *Ledger) syncer() {
+	defer close(l.done)
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-l.kick:
+			if _, err := l.Sync(context.Background()); err != nil {
+				l.log.Error("appending to the transparency log (retried on the next commit)", "err", err)
+			}
+		}
+	}
+}
 
 // Log returns the transparency log.
 func (l *Ledger) Log() *translog.Log { return l.tl }
@@ -327,13 +371,13 @@ func (l *Ledger) syncLocked(ctx context.Context) (int, error) {
 		}
 		slices.SortFunc(batch, func(a, b stored) int { return a.e.DateAdded.Compare(b.e.DateAdded) })
 		entries := make([]translog.Entry, len(batch))
+		hashes, err := digests(batch)
+		if err != nil {
+			return total, err
+		}
 		l.hmu.Lock()
 		for i, s := range batch {
-			h, err := sign.Digest(s.e.Raw)
-			if err != nil {
-				l.hmu.Unlock()
-				return total, fmt.Errorf("hashing %s in collection %s: %w", s.e.ID, s.collection, err)
-			}
+			h := hashes[i]
 			entries[i] = translog.Entry{
 				Op: translog.Add, Collection: s.collection, ObjectID: s.e.ID, Version: s.e.Version,
 				DateAdded: s.e.DateAdded.UTC().Format(DateAddedFormat), ObjectHash: h,
@@ -352,6 +396,29 @@ func (l *Ledger) syncLocked(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// digests computes the canonical hashes of a batch on every CPU.
+func digests(batch []stored) ([][32]byte, error) {
+	out := make([][32]byte, len(batch))
+	errs := make([]error, len(batch))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(batch)/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(batch); i += workers {
+				h, err := sign.Digest(batch[i].e.Raw)
+				if err != nil {
+					errs[i] = fmt.Errorf("hashing %s in collection %s: %w", batch[i].e.ID, batch[i].collection, err)
+				}
+				out[i] = h
+			}
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
 }
 
 // Commit runs commit, the store transaction of a batch of objs submitted
@@ -377,6 +444,15 @@ func (l *Ledger) Commit(ctx context.Context, collection string, objs []*stix.Obj
 		l.hmu.Unlock()
 	}
 	err := commit()
+	if err == nil && l.kick != nil && len(keys) == 0 {
+		// Deferred: the background syncer appends (signed batches are
+		// appended here, while their signer hints are held).
+		select {
+		case l.kick <- struct{}{}:
+		default: // a sync is already due; it will see this commit too
+		}
+		return nil
+	}
 	if err == nil {
 		if _, serr := l.Sync(context.WithoutCancel(ctx)); serr != nil {
 			l.log.ErrorContext(ctx, "appending to the transparency log (retried on the next commit)", "collection", collection, "err", serr)

@@ -308,3 +308,60 @@ func TestOrgKeys(t *testing.T) {
 }
 
 var translogZero = tlog.Tree{}
+
+// TestDeferred: a Deferred ledger appends in the background; after Close
+// every committed version is logged in date_added order, signed batches
+// keep their signer, and the audit finds nothing.
+func TestDeferred(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	policy := sharing.NewPolicy(sharing.TLPAmber)
+	l, err := Open(ctx, dir, st, policy, nil, Options{Deferred: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &ingest.Pipeline{Store: st, Policy: policy, Recorder: l}
+	const batches, per = 20, 25
+	n := 0
+	for b := range batches {
+		raws := make([]json.RawMessage, per)
+		for i := range raws {
+			n++
+			raws[i] = indicator(n)
+		}
+		sub := ingest.Submission{}
+		if b == 7 {
+			sub.Signer, sub.KeyID = org, "kid7"
+		}
+		submit(t, p, sub, raws...)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	l2, err := Open(ctx, dir, st, policy, nil, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	es := entries(t, l2)
+	if len(es) != batches*per {
+		t.Fatalf("log has %d entries after Close, want %d", len(es), batches*per)
+	}
+	for i, e := range es {
+		if want := fmt.Sprintf("indicator--00000000-0000-4000-8000-%012d", i+1); e.ObjectID != want {
+			t.Fatalf("entry %d is %s, want %s", i, e.ObjectID, want)
+		}
+		if signed := i/per == 7; (e.Signer == org) != signed {
+			t.Errorf("entry %d signer %q (batch %d)", i, e.Signer, i/per)
+		}
+	}
+	rep, err := l2.Audit(ctx, translogZero)
+	if err != nil || len(rep.Findings) != 0 {
+		t.Fatalf("audit: %v %v", err, rep.Findings)
+	}
+}
