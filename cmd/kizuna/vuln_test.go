@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"os"
 	"path/filepath"
 	"slices"
@@ -218,17 +219,6 @@ func TestSBOMUploadListFindings(t *testing.T) {
 	checkFailure(t, kz(t, "sbom", "upload", "--data", dir, "--org", "Acme", fx+"kev-KZ.json"), 1, "sbom upload")
 }
 
-// sharedVulnData returns a path under ../shared/data, skipping the test
-// when it is absent.
-func sharedVulnData(t *testing.T, rel string) string {
-	t.Helper()
-	p := filepath.Join("..", "..", "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("real data %s absent: %v", p, err)
-	}
-	return p
-}
-
 // TestVulnRealData imports the whole Go vulnerability database (OSV and
 // CVE 5 records, from the tarball) and the KEV catalogue, then scans and
 // uploads the Proton Bridge SBOMs (CycloneDX JSON and XML) and an SPDX
@@ -237,10 +227,10 @@ func TestVulnRealData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("imports the Go vulnerability database")
 	}
-	govulndb := sharedVulnData(t, "vuln/go-vulndb.tar.gz")
-	kev := sharedVulnData(t, "vuln/kev/known_exploited_vulnerabilities.json")
-	bridge := sharedVulnData(t, "sbom/cyclonedx-bom-examples/SBOM/proton-bridge")
-	spdx := sharedVulnData(t, "sbom/spdx-examples/software/example9/spdx2.2/appbomination.spdx.json")
+	govulndb := realdata.Path(t, "vuln/go-vulndb.tar.gz")
+	kev := realdata.Path(t, "vuln/kev/known_exploited_vulnerabilities.json")
+	bridge := realdata.Path(t, "sbom/cyclonedx-bom-examples/SBOM/proton-bridge")
+	spdx := realdata.Path(t, "sbom/spdx-examples/software/example9/spdx2.2/appbomination.spdx.json")
 	dir := vulnDataDir(t)
 	r := kz(t, "vuln", "import", "--data", dir, govulndb, kev)
 	if r.code != 0 {

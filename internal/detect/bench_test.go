@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"fmt"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,7 +22,7 @@ var maltrailOnce struct {
 }
 
 func loadMaltrail(b *testing.B) []Indicator {
-	data := sharedData(b)
+	data := realdata.Path(b, "")
 	maltrailOnce.Do(func() {
 		maltrailOnce.inds, _ = maltrailIndicators(b, filepath.Join(data, "ioc", "maltrail.tar.gz"))
 		maltrailOnce.inds = append(maltrailOnce.inds, ipsumIndicators(b, filepath.Join(data, "ioc", "ipsum", "ipsum.txt"))...)
@@ -56,7 +57,7 @@ func BenchmarkMatchTrickbot(b *testing.B) {
 	var evs []*telemetry.Event
 	obsCount := 0
 	for _, name := range []string{"conn", "dns", "http", "ssl", "files", "x509"} {
-		path := filepath.Join(sharedData(b), "telemetry", "trickbot-zeek", "zeek", name+".log")
+		path := filepath.Join(realdata.Path(b, ""), "telemetry", "trickbot-zeek", "zeek", name+".log")
 		f, err := os.Open(path)
 		if err != nil {
 			b.Fatal(err)
@@ -220,7 +221,7 @@ func BenchmarkIndexMemory1M(b *testing.B) {
 // domains with MatchReader, on one worker (events/s per core) and on
 // GOMAXPROCS workers.
 func BenchmarkMatchReaderZeekDNS(b *testing.B) {
-	path := filepath.Join(sharedData(b), "telemetry", "zed-sample-data", "zeek-default", "dns.log.gz")
+	path := filepath.Join(realdata.Path(b, ""), "telemetry", "zed-sample-data", "zeek-default", "dns.log.gz")
 	f, err := os.Open(path)
 	if err != nil {
 		b.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"io"
 	"net/netip"
 	"os"
@@ -15,31 +16,6 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/detect/telemetry"
 )
-
-// sharedData returns ../shared/data beside the repository, skipping the
-// test when it is absent (a user's clone does not have it).
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	data := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(data); err != nil {
-		t.Skipf("real data not available (%s absent): skipping", data)
-	}
-	return data
-}
 
 // trailCounts counts how Maltrail trails were converted.
 type trailCounts struct {
@@ -162,7 +138,7 @@ func ipsumIndicators(tb testing.TB, path string) []Indicator {
 //     a subdomain);
 //   - IPsum lists 190.145.74.84, a Trickbot C2 on port 449 in conn.log.
 func TestTrickbotAgainstMaltrailAndIPsum(t *testing.T) {
-	data := sharedData(t)
+	data := realdata.Path(t, "")
 	if testing.Short() {
 		t.Skip("loads 1.6M indicators: skipped in -short mode")
 	}

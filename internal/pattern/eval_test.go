@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"os"
 	"path/filepath"
 	"strings"
@@ -188,7 +189,7 @@ func loadMatcherCases(t testing.TB, path string) *recordedMatcherCalls {
 }
 
 func TestMatcherConformanceShared(t *testing.T) {
-	runMatcherCases(t, loadMatcherCases(t, sharedData(t, filepath.Join("conformance", "stix2-matcher-cases.json"))))
+	runMatcherCases(t, loadMatcherCases(t, realdata.Path(t, filepath.Join("conformance", "stix2-matcher-cases.json"))))
 }
 
 func TestMatcherConformanceFixture(t *testing.T) {

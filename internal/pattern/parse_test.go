@@ -3,6 +3,7 @@ package pattern
 import (
 	"encoding/json"
 	"errors"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,39 +13,9 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 )
 
-// repoRoot walks up from the package directory to the directory holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
-// sharedData returns ../shared/data/<rel> relative to the repository root,
-// skipping the test when the shared data set is absent.
-func sharedData(t testing.TB, rel string) string {
-	t.Helper()
-	p := filepath.Join(repoRoot(t), "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("shared data %s not available: %v", p, err)
-	}
-	return p
-}
-
 func testdataFile(t testing.TB, name string) string {
 	t.Helper()
-	return filepath.Join(repoRoot(t), "testdata", "pattern", name)
+	return filepath.Join(realdata.RepoRoot(t), "testdata", "pattern", name)
 }
 
 func TestParseValid(t *testing.T) {
@@ -311,7 +282,7 @@ type recordedValidatorCalls struct {
 func TestValidatorConformanceShared(t *testing.T) {
 	for _, name := range []string{"stix2-patterns-validate-cases-default.json", "stix2-patterns-validate-cases-latest.json"} {
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(sharedData(t, filepath.Join("conformance", name)))
+			data, err := os.ReadFile(realdata.Path(t, filepath.Join("conformance", name)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"io"
 	"os"
 	"path/filepath"
@@ -39,7 +40,7 @@ func indicatorPatterns(t *testing.T, name string, r io.Reader, out map[string]st
 // STIX 2.1 example bundles and the Unit 42 playbooks (real indicators).
 func TestParseRealIndicators(t *testing.T) {
 	patterns := map[string]string{}
-	examples := sharedData(t, filepath.Join("stix", "cti-documentation"))
+	examples := realdata.Path(t, filepath.Join("stix", "cti-documentation"))
 	err := filepath.WalkDir(examples, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
 			return err
@@ -61,7 +62,7 @@ func TestParseRealIndicators(t *testing.T) {
 	}
 
 	if !testing.Short() {
-		f, err := os.Open(sharedData(t, filepath.Join("stix", "unit42-playbooks.tar.gz")))
+		f, err := os.Open(realdata.Path(t, filepath.Join("stix", "unit42-playbooks.tar.gz")))
 		if err != nil {
 			t.Fatal(err)
 		}

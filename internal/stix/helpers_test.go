@@ -2,36 +2,17 @@ package stix
 
 import (
 	"encoding/json"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-// repoRoot walks up from the package directory to the directory holding
-// go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
 // sharedDir returns ../shared/<rel> relative to the repository root, or
 // skips the test when it is absent.
 func sharedDir(t testing.TB, rel string) string {
 	t.Helper()
-	p := filepath.Join(repoRoot(t), "..", "shared", rel)
+	p := filepath.Join(realdata.RepoRoot(t), "..", "shared", rel)
 	if _, err := os.Stat(p); err != nil {
 		t.Skipf("real data not available (%s): %v", p, err)
 	}
@@ -40,7 +21,7 @@ func sharedDir(t testing.TB, rel string) string {
 
 // testdataDir returns the repository's testdata/stix directory.
 func testdataDir(t testing.TB) string {
-	return filepath.Join(repoRoot(t), "testdata", "stix")
+	return filepath.Join(realdata.RepoRoot(t), "testdata", "stix")
 }
 
 // readAll reads every object of a STIX file.

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"bytes"
 	"errors"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"io"
 	"os"
 	"path/filepath"
@@ -39,13 +40,13 @@ func benchRead(b *testing.B, path string) {
 
 // BenchmarkZeekTSVConn reads the Trickbot conn.log (13,010 records).
 func BenchmarkZeekTSVConn(b *testing.B) {
-	benchRead(b, filepath.Join(sharedData(b), "telemetry", "trickbot-zeek", "zeek", "conn.log"))
+	benchRead(b, filepath.Join(realdata.Path(b, ""), "telemetry", "trickbot-zeek", "zeek", "conn.log"))
 }
 
 // BenchmarkZeekJSONDNS reads the zed-sample-data dns.json.gz (53,615
 // records, gzip).
 func BenchmarkZeekJSONDNS(b *testing.B) {
-	benchRead(b, filepath.Join(sharedData(b), "telemetry", "zed-sample-data", "zeek-json", "dns.json.gz"))
+	benchRead(b, filepath.Join(realdata.Path(b, ""), "telemetry", "zed-sample-data", "zeek-json", "dns.json.gz"))
 }
 
 // BenchmarkEVE reads the EVE fixture.

@@ -1,37 +1,13 @@
 package telemetry
 
 import (
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// sharedData returns ../shared/data beside the repository, skipping the
-// test when it is absent.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	data := filepath.Join(dir, "..", "shared", "data")
-	if _, err := os.Stat(data); err != nil {
-		t.Skipf("real data not available (%s absent): skipping", data)
-	}
-	return data
-}
 
 func readFile(t *testing.T, path string) (Reader, int) {
 	t.Helper()
@@ -54,7 +30,7 @@ func readFile(t *testing.T, path string) (Reader, int) {
 // without #separator, JSON with btest's masked "ts":XXXXXXXXXX.XXXXXX)
 // that cannot be recognised; Open rejects those with errkind.Invalid.
 func TestZeekBtestBaselines(t *testing.T) {
-	root := filepath.Join(sharedData(t), "telemetry", "zeek-btest-baselines")
+	root := filepath.Join(realdata.Path(t, ""), "telemetry", "zeek-btest-baselines")
 	var files, events, malformed, badTime, unknown int
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".log") {
@@ -97,7 +73,7 @@ func TestZeekBtestBaselines(t *testing.T) {
 // zed-sample-data: every line is an event, and the two forms of a log
 // give the same number of events.
 func TestZedSampleData(t *testing.T) {
-	root := filepath.Join(sharedData(t), "telemetry", "zed-sample-data")
+	root := filepath.Join(realdata.Path(t, ""), "telemetry", "zed-sample-data")
 	tsv, _ := filepath.Glob(filepath.Join(root, "zeek-default", "*.log.gz"))
 	if len(tsv) == 0 {
 		t.Skip("zed-sample-data has no logs")

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -31,26 +32,6 @@ import (
 //
 // BenchmarkAdd's object count is b.N: -benchtime=1000000x adds a million.
 
-// repoRoot walks up from the package directory to the directory holding
-// go.mod.
-func repoRoot(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Fatal("go.mod not found above the package directory")
-		}
-		dir = parent
-	}
-}
-
 // template is one object to clone with fresh ids.
 type template struct {
 	typ, id, spec, version string
@@ -63,7 +44,7 @@ type template struct {
 func templates(tb testing.TB) []template {
 	tb.Helper()
 	var out []template
-	path := filepath.Join(repoRoot(tb), "..", "shared", "data", "stix", "enterprise-attack-18.1-derived-stix21.json.gz")
+	path := filepath.Join(realdata.RepoRoot(tb), "..", "shared", "data", "stix", "enterprise-attack-18.1-derived-stix21.json.gz")
 	if f, err := os.Open(path); err == nil {
 		defer f.Close()
 		zr, err := gzip.NewReader(f)

@@ -3,6 +3,7 @@ package intake
 import (
 	"archive/tar"
 	"compress/gzip"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,31 +12,6 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/vuln"
 )
-
-// sharedData returns ../shared/data beside the repository root, skipping
-// the test when it is absent (a user's clone does not have it).
-func sharedData(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("real data %s absent: %v", p, err)
-	}
-	return p
-}
 
 // eachTarFile calls fn for every regular file of a tar.gz whose name
 // passes keep.
@@ -71,7 +47,7 @@ func eachTarFile(t *testing.T, path string, keep func(string) bool, fn func(name
 }
 
 func TestRealGoVulnDB(t *testing.T) {
-	p := sharedData(t, "vuln/go-vulndb.tar.gz")
+	p := realdata.Path(t, "vuln/go-vulndb.tar.gz")
 	var osv, cve, ranges, withdrawn int
 	eachTarFile(t, p, func(n string) bool { return strings.HasSuffix(n, ".json") && strings.Contains(n, "/data/") },
 		func(name string, data []byte) {
@@ -111,7 +87,7 @@ func TestRealGoVulnDB(t *testing.T) {
 }
 
 func TestRealPyPA(t *testing.T) {
-	p := sharedData(t, "vuln/pypa-advisory-database.tar.gz")
+	p := realdata.Path(t, "vuln/pypa-advisory-database.tar.gz")
 	var n, withRanges int
 	eachTarFile(t, p, func(n string) bool { return strings.HasSuffix(n, ".yaml") }, func(name string, data []byte) {
 		v, err := ParseOSVYAML(name, data)
@@ -136,7 +112,7 @@ func TestRealPyPA(t *testing.T) {
 }
 
 func TestRealVulnrichment(t *testing.T) {
-	p := sharedData(t, "vuln/vulnrichment/vulnrichment-b0ed758.tar.gz")
+	p := realdata.Path(t, "vuln/vulnrichment/vulnrichment-b0ed758.tar.gz")
 	limit := 5000
 	if os.Getenv("KIZUNA_VULN_ALL") != "" {
 		limit = 1 << 30
@@ -170,7 +146,7 @@ func TestRealVulnrichment(t *testing.T) {
 }
 
 func TestRealKEV(t *testing.T) {
-	p := sharedData(t, "vuln/kev/known_exploited_vulnerabilities.json")
+	p := realdata.Path(t, "vuln/kev/known_exploited_vulnerabilities.json")
 	data, err := os.ReadFile(p)
 	if err != nil {
 		t.Fatal(err)
@@ -183,7 +159,7 @@ func TestRealKEV(t *testing.T) {
 		t.Errorf("%d entries, want 1,404", len(c))
 	}
 	for _, f := range []string{"valid-catalog-1.json", "single-entry/example1.json"} {
-		p := sharedData(t, "vuln/vunnel-fixtures/tests/unit/providers/kev/test-fixtures/"+f)
+		p := realdata.Path(t, "vuln/vunnel-fixtures/tests/unit/providers/kev/test-fixtures/"+f)
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -195,7 +171,7 @@ func TestRealKEV(t *testing.T) {
 }
 
 func TestRealNVD(t *testing.T) {
-	dir := sharedData(t, "vuln/vunnel-fixtures/tests/unit/providers/nvd/test-fixtures")
+	dir := realdata.Path(t, "vuln/vunnel-fixtures/tests/unit/providers/nvd/test-fixtures")
 	var n, ranged int
 	count := func(vs ...*vuln.Vulnerability) {
 		for _, v := range vs {
@@ -250,7 +226,7 @@ func TestRealCSAF(t *testing.T) {
 	roots := []string{"vuln/oasis-csaf/csaf_2.0/examples/csaf", "vuln/vunnel-fixtures/tests/unit/providers/rhel/test-fixtures/csaf/advisories", "vuln/gocsaf/testdata/csaf-documents/valid"}
 	var docs, vulns, purls, notAffected int
 	for _, r := range roots {
-		root := sharedData(t, r)
+		root := realdata.Path(t, r)
 		err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {
 				return err
@@ -291,7 +267,7 @@ func TestRealCSAF(t *testing.T) {
 // TestRealCSAFValidatorCases parses the standard's test documents (many
 // deliberately invalid): no panics, and errors only as errkind.Invalid.
 func TestRealCSAFValidatorCases(t *testing.T) {
-	root := sharedData(t, "vuln/oasis-csaf/csaf_2.0/test/validator/data")
+	root := realdata.Path(t, "vuln/oasis-csaf/csaf_2.0/test/validator/data")
 	var ok, failed int
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".json") {

@@ -3,6 +3,7 @@ package match
 import (
 	"archive/tar"
 	"compress/gzip"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,37 +14,14 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/vuln/sbom"
 )
 
-func sharedData(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("real data %s absent: %v", p, err)
-	}
-	return p
-}
-
 // TestRealGoVulnDBAgainstProtonBridge loads the whole Go vulnerability
 // database and matches the two Proton Bridge SBOMs (Go modules): the old
 // release must have findings, including golang.org/x/net and x/text
 // advisories, and the newer release must not have more findings than the
 // older one.
 func TestRealGoVulnDBAgainstProtonBridge(t *testing.T) {
-	dbPath := sharedData(t, "vuln/go-vulndb.tar.gz")
-	dir := sharedData(t, "sbom/cyclonedx-bom-examples/SBOM/proton-bridge")
+	dbPath := realdata.Path(t, "vuln/go-vulndb.tar.gz")
+	dir := realdata.Path(t, "sbom/cyclonedx-bom-examples/SBOM/proton-bridge")
 	f, err := os.Open(dbPath)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package sbom
 
 import (
 	"errors"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,36 +11,11 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 )
 
-// sharedData returns ../shared/data beside the repository root, skipping
-// the test when it is absent.
-func sharedData(t testing.TB, rel string) string {
-	t.Helper()
-	dir, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("repository root not found")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		t.Skipf("real data %s absent: %v", p, err)
-	}
-	return p
-}
-
 // TestRealCycloneDX parses every CycloneDX example: SBOMs must yield
 // components with purls; CBOM/HBOM/OBOM and VEX-only documents parse
 // without panics and are reported.
 func TestRealCycloneDX(t *testing.T) {
-	root := sharedData(t, "sbom/cyclonedx-bom-examples")
+	root := realdata.Path(t, "sbom/cyclonedx-bom-examples")
 	var files, comps, purls, vex int
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".json") || strings.HasSuffix(p, ".xml")) {
@@ -86,7 +62,7 @@ func TestRealCycloneDX(t *testing.T) {
 }
 
 func TestRealSPDX(t *testing.T) {
-	root := sharedData(t, "sbom/spdx-examples")
+	root := realdata.Path(t, "sbom/spdx-examples")
 	var files, comps, skipped3 int
 	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || strings.Contains(p, "/content/") {

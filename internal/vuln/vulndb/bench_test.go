@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/kizuna-cti/kizuna/internal/ingest"
@@ -14,16 +14,6 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
 )
-
-// sharedData returns a path under ../shared/data, skipping when absent.
-func sharedData(b testing.TB, rel string) string {
-	b.Helper()
-	p := filepath.Join("..", "..", "..", "..", "shared", "data", rel)
-	if _, err := os.Stat(p); err != nil {
-		b.Skipf("real data %s absent: %v", p, err)
-	}
-	return p
-}
 
 // BenchmarkImportVulnrichment imports the CISA vulnrichment tarball (44,130
 // CVE 5 records) and the KEV catalogue into an empty data directory: the
@@ -34,8 +24,8 @@ func sharedData(b testing.TB, rel string) string {
 // of renamed copies to reach 100,000 records).
 func BenchmarkImportVulnrichment(b *testing.B) {
 	paths := []string{
-		sharedData(b, "vuln/vulnrichment/vulnrichment-b0ed758.tar.gz"),
-		sharedData(b, "vuln/kev/known_exploited_vulnerabilities.json"),
+		realdata.Path(b, "vuln/vulnrichment/vulnrichment-b0ed758.tar.gz"),
+		realdata.Path(b, "vuln/kev/known_exploited_vulnerabilities.json"),
 	}
 	if extra := os.Getenv("KIZUNA_BENCH_EXTRA"); extra != "" {
 		paths = append(paths, extra)

@@ -3,6 +3,7 @@ package vulndb
 import (
 	"archive/tar"
 	"compress/gzip"
+	"github.com/kizuna-cti/kizuna/internal/realdata"
 	"io"
 	"os"
 	"reflect"
@@ -57,7 +58,7 @@ func TestCodecGroups(t *testing.T) {
 // entries in vulnrichment (CVE-2024-20433 lists 2,434 CPEs × 2,434 Cisco
 // IOS versions).
 func TestCodecVulnrichment(t *testing.T) {
-	f, err := os.Open(sharedData(t, "vuln/vulnrichment/vulnrichment-b0ed758.tar.gz"))
+	f, err := os.Open(realdata.Path(t, "vuln/vulnrichment/vulnrichment-b0ed758.tar.gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
