@@ -28,7 +28,7 @@ func benchN(b *testing.B) int {
 
 // fillHub stores n TLP:GREEN indicators (about 420 bytes each) straight
 // into a hub's store, in batches of 5,000.
-func fillHub(b *testing.B, h *testHub, n int) {
+func fillHub(b testing.TB, h *testHub, n int) {
 	ctx := context.Background()
 	recs := make([]store.Record, 0, 5000)
 	for i := 0; i < n; i++ {

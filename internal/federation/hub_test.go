@@ -40,6 +40,8 @@ type testHub struct {
 	partner  store.Org         // the other hub's stand-in here
 	fedUser  string            // user id of "fed"
 	fedToken string            // token of "fed" (given to the other hub)
+	admin    string            // token of "admin", a hub-admin of this hub
+	cfg      server.Config     // the server's configuration (for restarts)
 }
 
 func newTestHub(t testing.TB, name string, opts ...func(*server.Config)) *testHub {
@@ -64,23 +66,27 @@ func newTestHub(t testing.TB, name string, opts ...func(*server.Config)) *testHu
 			t.Fatal(err)
 		}
 	}
-	memberID, fedID := "user--"+id(4), "user--"+id(5)
+	memberID, fedID, adminID := "user--"+id(4), "user--"+id(5), "user--"+id(6)
 	for _, u := range []store.User{
 		{ID: memberID, OrgID: memberOrg.ID, Name: "member", Role: sharing.RoleMember, Created: now},
 		{ID: fedID, OrgID: h.partner.ID, Name: "fed", Role: sharing.RoleMember, Created: now},
+		{ID: adminID, OrgID: hubOrg.ID, Name: "admin", Role: sharing.RoleHubAdmin, Created: now},
 	} {
 		if err := st.CreateUser(ctx, u); err != nil {
 			t.Fatal(err)
 		}
 	}
-	tok, hash, err := auth.NewToken()
-	if err != nil {
-		t.Fatal(err)
+	token := func(user string) string {
+		tok, hash, err := auth.NewToken()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.CreateToken(ctx, store.Token{ID: "tok-" + user, UserID: user, Hash: hash, Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		return tok
 	}
-	if err := st.CreateToken(ctx, store.Token{ID: "tok-fed", UserID: fedID, Hash: hash, Created: now}); err != nil {
-		t.Fatal(err)
-	}
-	h.fedUser, h.fedToken = fedID, tok
+	h.fedUser, h.fedToken, h.admin = fedID, token(fedID), token(adminID)
 	h.member = sharing.Principal{OrgID: memberOrg.ID, OrgName: memberOrg.Name, UserID: memberID, User: "member", Role: sharing.RoleMember}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h.pipe = &ingest.Pipeline{Store: st, Policy: h.policy, Log: log}
@@ -91,6 +97,7 @@ func newTestHub(t testing.TB, name string, opts ...func(*server.Config)) *testHu
 	for _, o := range opts {
 		o(&cfg)
 	}
+	h.cfg = cfg
 	h.srv, err = server.New(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -156,30 +156,27 @@ func parseHeaderTime(h http.Header, name string) time.Time {
 
 // GetObjects GETs one page of a collection's objects (section 5.3).
 func (c *Client) GetObjects(ctx context.Context, collection string, q Query) (Page, error) {
-	var env struct {
-		More    bool              `json:"more"`
-		Next    string            `json:"next"`
-		Objects []json.RawMessage `json:"objects"`
-	}
-	h, err := c.getJSON(ctx, request{path: "collections/" + url.PathEscape(collection) + "/objects/", query: q.values()}, &env)
-	if err != nil {
-		return Page{}, err
-	}
-	return Page{More: env.More, Next: env.Next, Objects: env.Objects,
-		DateAddedFirst: parseHeaderTime(h, HeaderDateAddedFirst), DateAddedLast: parseHeaderTime(h, HeaderDateAddedLast)}, nil
+	return c.getObjects(ctx, request{path: "collections/" + url.PathEscape(collection) + "/objects/", query: q.values()})
 }
 
 // GetObject GETs the versions of one object selected by q (section 5.5).
 func (c *Client) GetObject(ctx context.Context, collection, id string, q Query) (Page, error) {
-	var env struct {
-		More    bool              `json:"more"`
-		Next    string            `json:"next"`
-		Objects []json.RawMessage `json:"objects"`
-	}
-	h, err := c.getJSON(ctx, request{path: "collections/" + url.PathEscape(collection) + "/objects/" + url.PathEscape(id) + "/", query: q.values()}, &env)
+	return c.getObjects(ctx, request{path: "collections/" + url.PathEscape(collection) + "/objects/" + url.PathEscape(id) + "/", query: q.values()})
+}
+
+// getObjects GETs an envelope of objects; the objects are sub-slices of
+// the response body, checked to be well-formed JSON but not decoded.
+func (c *Client) getObjects(ctx context.Context, r request) (Page, error) {
+	r.method, r.accept = http.MethodGet, MediaTAXII
+	resp, err := c.do(ctx, r)
 	if err != nil {
 		return Page{}, err
 	}
+	env, err := decodeEnvelope(resp.body)
+	if err != nil {
+		return Page{}, fmt.Errorf("%w: %s: malformed TAXII envelope: %v", errkind.Invalid, c.url(r), err)
+	}
+	h := resp.header
 	return Page{More: env.More, Next: env.Next, Objects: env.Objects,
 		DateAddedFirst: parseHeaderTime(h, HeaderDateAddedFirst), DateAddedLast: parseHeaderTime(h, HeaderDateAddedLast)}, nil
 }
