@@ -1,0 +1,180 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kizuna-cti/kizuna/internal/bus"
+	"github.com/kizuna-cti/kizuna/internal/bus/bustest"
+	"github.com/kizuna-cti/kizuna/internal/errkind"
+)
+
+// recorder is a handler that fails the first attempt of the ids in failOnce
+// and records every call.
+type recorder struct {
+	mu       sync.Mutex
+	calls    []string
+	failOnce map[string]bool
+}
+
+func (r *recorder) handle(_ context.Context, m bus.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, m.Topic+"/"+m.ID+"/"+string(m.Data))
+	if r.failOnce[m.ID] {
+		delete(r.failOnce, m.ID)
+		return errors.New("transient")
+	}
+	return nil
+}
+
+func (r *recorder) snapshot() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.calls...)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func count(calls []string, s string) int {
+	n := 0
+	for _, c := range calls {
+		if c == s {
+			n++
+		}
+	}
+	return n
+}
+
+// TestBus runs the same contract against both implementations: delivery of
+// what was published before and after subscribing, redelivery after a
+// handler error, no redelivery of acknowledged messages after a restart of
+// the subscription, and refusal of bad topics and names.
+func TestBus(t *testing.T) {
+	impls := []struct {
+		name string
+		open func(t *testing.T) bus.Bus
+	}{
+		{"local", func(t *testing.T) bus.Bus {
+			b, err := bus.OpenLocal(context.Background(), t.TempDir(), bus.LocalOptions{PollInterval: 20 * time.Millisecond, Backoff: 20 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { b.Close() })
+			return b
+		}},
+		{"nats", func(t *testing.T) bus.Bus { return bustest.NATS(t) }},
+	}
+	for _, impl := range impls {
+		t.Run(impl.name, func(t *testing.T) {
+			ctx := context.Background()
+			b := impl.open(t)
+			pub := func(topic, id string) {
+				t.Helper()
+				if err := b.Publish(ctx, bus.Message{Topic: topic, ID: id, Data: []byte("d-" + id)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			pub("object-added", "e1")
+			pub("finding", "e2")
+			rec := &recorder{failOnce: map[string]bool{"e2": true}}
+			sub, err := b.Subscribe(ctx, "alerts", rec.handle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub("case", "e3")
+			waitFor(t, "e1..e3 acknowledged", func() bool {
+				c := rec.snapshot()
+				return count(c, "finding/e2/d-e2") == 2 && count(c, "case/e3/d-e3") == 1
+			})
+			sub.Stop()
+			got := rec.snapshot()
+			if count(got, "object-added/e1/d-e1") != 1 {
+				t.Errorf("e1 delivered %d times, want 1: %v", count(got, "object-added/e1/d-e1"), got)
+			}
+
+			// Restart: acknowledged messages stay acknowledged.
+			rec2 := &recorder{}
+			sub2, err := b.Subscribe(ctx, "alerts", rec2.handle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub2.Stop()
+			pub("sighting", "e4")
+			waitFor(t, "e4", func() bool { return count(rec2.snapshot(), "sighting/e4/d-e4") == 1 })
+			time.Sleep(100 * time.Millisecond)
+			if c := rec2.snapshot(); len(c) != 1 {
+				t.Errorf("after restart got %v, want only e4", c)
+			}
+
+			// Durable consumers are independent: each gets every message.
+			rec3 := &recorder{}
+			sub3, err := b.Subscribe(ctx, "audit", rec3.handle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub3.Stop()
+			pub("case", "e5")
+			waitFor(t, "both consumers see e5", func() bool {
+				return count(rec2.snapshot(), "case/e5/d-e5") == 1 && count(rec3.snapshot(), "case/e5/d-e5") == 1
+			})
+
+			for _, m := range []bus.Message{{Topic: "Bad.Topic", ID: "x"}, {Topic: "", ID: "x"}, {Topic: "case", ID: ""}} {
+				if err := b.Publish(ctx, m); !errors.Is(err, errkind.Invalid) {
+					t.Errorf("Publish(%+v) = %v, want Invalid", m, err)
+				}
+			}
+			if _, err := b.Subscribe(ctx, "a.b", rec.handle); !errors.Is(err, errkind.Invalid) {
+				t.Errorf("Subscribe(a.b) = %v, want Invalid", err)
+			}
+		})
+	}
+}
+
+// TestLocalAcrossProcesses: a second Local on the same directory (another
+// process, such as kizuna import) publishes; the subscriber finds the
+// message by polling.
+func TestLocalAcrossProcesses(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	sub, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	writer, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	rec := &recorder{}
+	s, err := sub.Subscribe(ctx, "alerts", rec.handle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	for i := range 300 { // more than one read batch
+		if err := writer.Publish(ctx, bus.Message{Topic: "object-added", ID: fmt.Sprint(i), Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "300 messages", func() bool { return len(rec.snapshot()) == 300 })
+	for i, c := range rec.snapshot() {
+		if want := fmt.Sprintf("object-added/%d/x", i); c != want {
+			t.Fatalf("message %d is %q, want %q (order)", i, c, want)
+		}
+	}
+}
