@@ -258,8 +258,13 @@ func newFeedRunCmd() *cobra.Command {
 				return failure("feed run: %v", err)
 			}
 			defer reg.Close()
+			est, closeBus, err := withEvents(ctx, filepath.Dir(st.Path()), st, log) // committed versions become hub events (alerting)
+			if err != nil {
+				return err
+			}
+			defer closeBus()
 			s := &federation.Syncer{Store: st, Policy: policy, Feeds: reg, Log: log,
-				Pipeline: &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st), Recorder: led}}
+				Pipeline: &ingest.Pipeline{Store: est, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st), Recorder: led}}
 			if _, err := reg.Get(ctx, name); errors.Is(err, errkind.NotFound) {
 				return failure("feed run: no feed named %q (kizuna feed list shows them)", name)
 			}

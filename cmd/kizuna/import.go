@@ -97,7 +97,12 @@ refused, 2 other errors.`,
 					log.Warn("import: transparency log", "err", err)
 				}
 			}()
-			p := &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st), Recorder: led}
+			est, closeBus, err := withEvents(ctx, dataDir, st, log) // committed versions become hub events (alerting)
+			if err != nil {
+				return err
+			}
+			defer closeBus()
+			p := &ingest.Pipeline{Store: est, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st), Recorder: led}
 			sub := ingest.Submission{Collection: collection, Principal: pr, Anonymous: anon, DefaultTLP: level}
 			rep := newProgressReporter(stderr, totalSize(srcs))
 			prog, err := p.Import(ctx, sub, srcs, ingest.ImportOptions{

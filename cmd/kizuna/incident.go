@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kizuna-cti/kizuna/internal/bus"
+	"github.com/kizuna-cti/kizuna/internal/events"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
@@ -28,9 +30,11 @@ type incidentEnv struct {
 	cases *incident.Cases
 	p     sharing.Principal
 	log   *slog.Logger
+	bus   bus.Bus
 }
 
 func (e *incidentEnv) close() {
+	e.bus.Close()
 	e.cases.Close()
 	e.st.Close()
 }
@@ -70,6 +74,12 @@ func openIncidentEnv(ctx context.Context, cmd *cobra.Command, dataDir, orgName, 
 		return nil, failure("%v", err)
 	}
 	env.cases.Dir, env.cases.Log = st, env.log
+	if env.bus, err = openBus(ctx, dataDir, "", env.log); err != nil { // new cases and state changes raise alerts
+		env.cases.Close()
+		st.Close()
+		return nil, err
+	}
+	env.cases.Changed = events.NewPublisher(env.bus, st, env.log).Case
 	return env, nil
 }
 
@@ -85,7 +95,8 @@ func (e *incidentEnv) pipeline(ctx context.Context, cmd *cobra.Command) (*ingest
 	if err != nil {
 		return nil, nil, failure("transparency log: %v", err)
 	}
-	return &ingest.Pipeline{Store: e.st, Policy: policy, Log: e.log, HubOrgID: hub, Recorder: led}, func() { led.Close() }, nil
+	est := events.NewPublisher(e.bus, e.st, e.log).Store(e.st) // attached objects become hub events
+	return &ingest.Pipeline{Store: est, Policy: policy, Log: e.log, HubOrgID: hub, Recorder: led}, func() { led.Close() }, nil
 }
 
 // caseFailure turns a library error into an exit-1 error with its message.

@@ -133,7 +133,12 @@ status: 0 all stored, 1 some files or objects refused, 2 other errors.`,
 				return fmt.Errorf("misp import: transparency log: %w", err)
 			}
 			defer led.Close()
-			p := &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st), Recorder: led}
+			est, closeBus, err := withEvents(ctx, dataDir, st, log) // committed versions become hub events (alerting)
+			if err != nil {
+				return err
+			}
+			defer closeBus()
+			p := &ingest.Pipeline{Store: est, Policy: policy, Log: log, HubOrgID: hubOrgID(ctx, st), Recorder: led}
 			sub := ingest.Submission{Collection: collection, Principal: pr, Anonymous: anon}
 			rep := newProgressReporter(stderr, totalSize(srcs))
 			prog, err := p.Import(ctx, sub, srcs, ingest.ImportOptions{BatchSize: batch, OnCommit: rep.commit, OnFailure: rep.failure})

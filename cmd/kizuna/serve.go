@@ -29,6 +29,7 @@ func newServeCmd() *cobra.Command {
 		tlsCert, tlsKey  string
 		insecureHTTP     bool
 		maxContentLength int64
+		alerting         alertingFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE | --insecure-http]",
@@ -83,13 +84,24 @@ server gracefully.`,
 				return failure("serve: %v", err)
 			}
 			defer vdb.Close()
+			al, err := startAlerting(ctx, dataDir, st, policy, alerting, cases, vdb, log) // DIR/bus.db or NATS, DIR/alerts.db
+			if err != nil {
+				return err
+			}
+			defer func() {
+				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+				defer cancel()
+				if err := al.close(actx); err != nil {
+					log.Error("closing alerting", "err", err)
+				}
+			}()
 			srv, err := server.New(server.Config{
 				Listen:           listen,
 				InsecureHTTP:     insecureHTTP,
 				TLSCert:          tlsCert,
 				TLSKey:           tlsKey,
 				DataDir:          dataDir,
-				Store:            st,
+				Store:            al.publisher.Store(st), // committed versions become hub events
 				Policy:           policy,
 				Ledger:           led,
 				Signatures:       ledger.NewOrgKeys(dataDir),
@@ -106,7 +118,7 @@ server gracefully.`,
 			if err := srv.Start(ctx); err != nil {
 				return failure("serve: %v", err)
 			}
-			defer startFeedScheduler(ctx, dataDir, st, policy, led, hubOrgID(ctx, st), log)() // feeds with --every
+			defer startFeedScheduler(ctx, dataDir, al.publisher.Store(st), policy, led, hubOrgID(ctx, st), log)() // feeds with --every
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Kizuna hub serving at %s\n", srv.URL())
 			fmt.Fprintf(out, "TAXII 2.1 discovery: %s/taxii2/\n", srv.URL())
@@ -127,5 +139,9 @@ server gracefully.`,
 	f.StringVar(&tlsCert, "tls-cert", "", "TLS certificate (PEM); default: a self-signed certificate kept in DIR/tls/")
 	f.StringVar(&tlsKey, "tls-key", "", "TLS private key (PEM)")
 	f.Int64Var(&maxContentLength, "max-content-length", 0, "largest request body in bytes (default 10 MiB)")
+	f.StringVar(&alerting.nats, "nats", "", "NATS URL of the event bus (JetStream; default $KIZUNA_NATS_URL, else the embedded bus in DIR/bus.db)")
+	f.StringVar(&alerting.smtp, "smtp", "", "SMTP submission server HOST:PORT for e-mail alerts (STARTTLS; credentials from $KIZUNA_SMTP_USERNAME/$KIZUNA_SMTP_PASSWORD)")
+	f.StringVar(&alerting.smtpFrom, "smtp-from", "", "sender address of e-mail alerts")
+	f.StringVar(&alerting.syslog, "syslog", "", "syslog collector for syslog alerts: udp://HOST:PORT or tcp://HOST:PORT (RFC 5424)")
 	return cmd
 }

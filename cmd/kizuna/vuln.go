@@ -144,7 +144,12 @@ func hubEmitter(ctx context.Context, cmd *cobra.Command, st *sqlite.Store, dir, 
 	if err != nil {
 		return nil, nil, "", failure("vuln import: transparency log: %v", err)
 	}
-	p := &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hub, Recorder: led}
+	est, closeBus, err := withEvents(ctx, dir, st, log) // committed versions become hub events (alerting)
+	if err != nil {
+		led.Close()
+		return nil, nil, "", err
+	}
+	p := &ingest.Pipeline{Store: est, Policy: policy, Log: log, HubOrgID: hub, Recorder: led}
 	sub := ingest.Submission{Collection: collection, Principal: pr, DefaultTLP: sharing.TLPClear}
 	emit = func(ctx context.Context, objs []json.RawMessage) error {
 		res, err := p.Submit(ctx, sub, objs)
@@ -156,7 +161,7 @@ func hubEmitter(ctx context.Context, cmd *cobra.Command, st *sqlite.Store, dir, 
 		}
 		return nil
 	}
-	return emit, func() { led.Close() }, hub, nil
+	return emit, func() { led.Close(); closeBus() }, hub, nil
 }
 
 // printImportSummary writes one line per format and the totals.

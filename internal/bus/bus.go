@@ -43,7 +43,8 @@ type Handler func(ctx context.Context, m Message) error
 
 // Publisher appends messages to the bus.
 type Publisher interface {
-	Publish(ctx context.Context, m Message) error
+	// Publish appends ms (in order) and returns once they are durable.
+	Publish(ctx context.Context, ms ...Message) error
 }
 
 // Bus is a publisher with durable subscriptions.

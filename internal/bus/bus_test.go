@@ -38,17 +38,6 @@ func (r *recorder) snapshot() []string {
 	return append([]string(nil), r.calls...)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func count(calls []string, s string) int {
 	n := 0
 	for _, c := range calls {
@@ -96,7 +85,7 @@ func TestBus(t *testing.T) {
 				t.Fatal(err)
 			}
 			pub("case", "e3")
-			waitFor(t, "e1..e3 acknowledged", func() bool {
+			bustest.WaitFor(t, "e1..e3 acknowledged", func() bool {
 				c := rec.snapshot()
 				return count(c, "finding/e2/d-e2") == 2 && count(c, "case/e3/d-e3") == 1
 			})
@@ -114,7 +103,7 @@ func TestBus(t *testing.T) {
 			}
 			defer sub2.Stop()
 			pub("sighting", "e4")
-			waitFor(t, "e4", func() bool { return count(rec2.snapshot(), "sighting/e4/d-e4") == 1 })
+			bustest.WaitFor(t, "e4", func() bool { return count(rec2.snapshot(), "sighting/e4/d-e4") == 1 })
 			time.Sleep(100 * time.Millisecond)
 			if c := rec2.snapshot(); len(c) != 1 {
 				t.Errorf("after restart got %v, want only e4", c)
@@ -128,7 +117,7 @@ func TestBus(t *testing.T) {
 			}
 			defer sub3.Stop()
 			pub("case", "e5")
-			waitFor(t, "both consumers see e5", func() bool {
+			bustest.WaitFor(t, "both consumers see e5", func() bool {
 				return count(rec2.snapshot(), "case/e5/d-e5") == 1 && count(rec3.snapshot(), "case/e5/d-e5") == 1
 			})
 
@@ -171,7 +160,7 @@ func TestLocalAcrossProcesses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "300 messages", func() bool { return len(rec.snapshot()) == 300 })
+	bustest.WaitFor(t, "300 messages", func() bool { return len(rec.snapshot()) == 300 })
 	for i, c := range rec.snapshot() {
 		if want := fmt.Sprintf("object-added/%d/x", i); c != want {
 			t.Fatalf("message %d is %q, want %q (order)", i, c, want)

@@ -97,14 +97,35 @@ func OpenLocal(ctx context.Context, dir string, opt LocalOptions) (*Local, error
 	return &Local{db: db, opt: opt, log: log}, nil
 }
 
-// Publish implements Publisher: the message is durable when it returns.
-func (l *Local) Publish(ctx context.Context, m Message) error {
-	if err := checkMessage(m); err != nil {
-		return err
+// Publish implements Publisher: the messages are durable, in one
+// transaction, when it returns.
+func (l *Local) Publish(ctx context.Context, ms ...Message) error {
+	for _, m := range ms {
+		if err := checkMessage(m); err != nil {
+			return err
+		}
 	}
-	if _, err := l.db.ExecContext(ctx, `INSERT INTO bus_messages (topic, id, data, created) VALUES (?, ?, ?, ?)`,
-		m.Topic, m.ID, m.Data, time.Now().UnixNano()); err != nil {
-		return fmt.Errorf("bus: publishing %s %q: %w", m.Topic, m.ID, err)
+	if len(ms) == 0 {
+		return nil
+	}
+	tx, err := l.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("bus: publishing %d messages: %w", len(ms), err)
+	}
+	defer tx.Rollback()
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO bus_messages (topic, id, data, created) VALUES (?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("bus: publishing %d messages: %w", len(ms), err)
+	}
+	defer ins.Close()
+	now := time.Now().UnixNano()
+	for _, m := range ms {
+		if _, err := ins.ExecContext(ctx, m.Topic, m.ID, m.Data, now); err != nil {
+			return fmt.Errorf("bus: publishing %s %q: %w", m.Topic, m.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("bus: publishing %d messages: %w", len(ms), err)
 	}
 	l.mu.Lock()
 	for _, w := range l.wake {

@@ -89,14 +89,38 @@ func DialNATS(ctx context.Context, url string, opt NATSOptions) (*NATS, error) {
 }
 
 // Publish implements Publisher: it returns once the stream stored the
-// message. The message id is the Nats-Msg-Id, so a republished event
-// within the deduplication window is stored once.
-func (n *NATS) Publish(ctx context.Context, m Message) error {
-	if err := checkMessage(m); err != nil {
-		return err
+// messages (published asynchronously, then awaited). The message id is the
+// Nats-Msg-Id, so a republished event within the deduplication window is
+// stored once.
+func (n *NATS) Publish(ctx context.Context, ms ...Message) error {
+	for _, m := range ms {
+		if err := checkMessage(m); err != nil {
+			return err
+		}
 	}
-	if _, err := n.js.Publish(ctx, n.opt.Subject+"."+m.Topic, m.Data, jetstream.WithMsgID(m.ID)); err != nil {
-		return fmt.Errorf("bus: publishing %s %q to NATS: %w", m.Topic, m.ID, err)
+	if len(ms) == 1 {
+		m := ms[0]
+		if _, err := n.js.Publish(ctx, n.opt.Subject+"."+m.Topic, m.Data, jetstream.WithMsgID(m.ID)); err != nil {
+			return fmt.Errorf("bus: publishing %s %q to NATS: %w", m.Topic, m.ID, err)
+		}
+		return nil
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(ms))
+	for _, m := range ms {
+		f, err := n.js.PublishAsync(n.opt.Subject+"."+m.Topic, m.Data, jetstream.WithMsgID(m.ID))
+		if err != nil {
+			return fmt.Errorf("bus: publishing %s %q to NATS: %w", m.Topic, m.ID, err)
+		}
+		futures = append(futures, f)
+	}
+	for i, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("bus: publishing %s %q to NATS: %w", ms[i].Topic, ms[i].ID, err)
+		case <-ctx.Done():
+			return fmt.Errorf("bus: publishing to NATS: %w", ctx.Err())
+		}
 	}
 	return nil
 }

@@ -67,3 +67,15 @@ func NATS(t testing.TB) *bus.NATS {
 	})
 	return n
 }
+
+// WaitFor polls cond every 10 ms until it holds, failing t after 15 s.
+func WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,6 +89,10 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives delivery failures (default: discarded).
 	Logger *slog.Logger
+	// Passive opens the outbox for administration only (rules,
+	// acknowledgements, dead letters; the command line while a server
+	// delivers): nothing is delivered and leases are left alone.
+	Passive bool
 }
 
 // Dispatcher matches events against rules and delivers the alerts. It is
@@ -97,8 +103,10 @@ type Dispatcher struct {
 	opt   Options
 	log   *slog.Logger
 
-	mu    sync.RWMutex // guards the following
-	rules map[string]Rule
+	mu           sync.RWMutex // guards the following
+	rules        map[string]Rule
+	rulesVersion int64
+	rulesChecked time.Time
 
 	runCtx    context.Context
 	cancelRun context.CancelFunc
@@ -155,7 +163,18 @@ CREATE TABLE IF NOT EXISTS alert_digest_items (
 	created INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alert_digest_items_rule ON alert_digest_items(rule, id);
+-- rules_version changes with every rule change, so a dispatcher notices
+-- rules written by another process (the command line).
+CREATE TABLE IF NOT EXISTS alert_meta (rules_version INTEGER NOT NULL);
+INSERT INTO alert_meta (rules_version) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM alert_meta);
+CREATE TRIGGER IF NOT EXISTS alert_rules_ins AFTER INSERT ON alert_rules BEGIN UPDATE alert_meta SET rules_version = rules_version + 1; END;
+CREATE TRIGGER IF NOT EXISTS alert_rules_upd AFTER UPDATE ON alert_rules BEGIN UPDATE alert_meta SET rules_version = rules_version + 1; END;
+CREATE TRIGGER IF NOT EXISTS alert_rules_del AFTER DELETE ON alert_rules BEGIN UPDATE alert_meta SET rules_version = rules_version + 1; END;
 `
+
+// rulesCheck is how often Publish looks for rules changed by another
+// process.
+const rulesCheck = 500 * time.Millisecond
 
 // Open opens (creating if needed) the outbox in dir/alerts.db and starts
 // delivering: deliveries left pending by a previous run are resumed. Close
@@ -219,6 +238,13 @@ func New(ctx context.Context, db *sql.DB, opt Options) (*Dispatcher, error) {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		return nil, fmt.Errorf("alert: creating tables: %w", err)
 	}
+	if opt.Passive {
+		d := &Dispatcher{db: db, opt: opt, log: log, rules: map[string]Rule{}}
+		if err := d.loadRules(ctx); err != nil {
+			return nil, err
+		}
+		return d, nil
+	}
 	// Resume: whatever a previous run had claimed is due again now.
 	if _, err := db.ExecContext(ctx, `UPDATE alert_deliveries SET leased = 0, next_at = ? WHERE state = 'pending' AND leased = 1`,
 		opt.Now().UnixNano()); err != nil {
@@ -255,6 +281,14 @@ func New(ctx context.Context, db *sql.DB, opt Options) (*Dispatcher, error) {
 func (d *Dispatcher) Close(ctx context.Context) error {
 	var err error
 	d.closeOnce.Do(func() {
+		if d.opt.Passive {
+			if d.owned {
+				if cerr := d.db.Close(); cerr != nil {
+					err = fmt.Errorf("alert: closing: %w", cerr)
+				}
+			}
+			return
+		}
 		close(d.stopClaim)
 		<-d.schedDone
 		close(d.work)
@@ -278,12 +312,24 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 	return err
 }
 
+// loadRules reads the rules into the cache (d.mu held for writing, or
+// during construction).
 func (d *Dispatcher) loadRules(ctx context.Context) error {
-	rows, err := d.db.QueryContext(ctx, `SELECT body FROM alert_rules`)
+	tx, err := d.db.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("alert: loading rules: %w", err)
+	}
+	defer tx.Rollback()
+	var version int64
+	if err := tx.QueryRowContext(ctx, `SELECT rules_version FROM alert_meta`).Scan(&version); err != nil {
+		return fmt.Errorf("alert: loading rules: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT body FROM alert_rules`)
 	if err != nil {
 		return fmt.Errorf("alert: loading rules: %w", err)
 	}
 	defer rows.Close()
+	rules := map[string]Rule{}
 	for rows.Next() {
 		var body string
 		if err := rows.Scan(&body); err != nil {
@@ -293,12 +339,38 @@ func (d *Dispatcher) loadRules(ctx context.Context) error {
 		if err := json.Unmarshal([]byte(body), &r); err != nil {
 			return fmt.Errorf("alert: loading rules: %w", err)
 		}
-		d.rules[r.ID] = r
+		rules[r.ID] = r
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("alert: loading rules: %w", err)
 	}
+	d.rules, d.rulesVersion, d.rulesChecked = rules, version, time.Now()
 	return nil
+}
+
+// refreshRules reloads the rules when another process changed them,
+// looking at most every rulesCheck.
+func (d *Dispatcher) refreshRules(ctx context.Context) error {
+	d.mu.RLock()
+	fresh := time.Since(d.rulesChecked) < rulesCheck
+	d.mu.RUnlock()
+	if fresh {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if time.Since(d.rulesChecked) < rulesCheck {
+		return nil
+	}
+	var version int64
+	if err := d.db.QueryRowContext(ctx, `SELECT rules_version FROM alert_meta`).Scan(&version); err != nil {
+		return fmt.Errorf("alert: checking rules: %w", err)
+	}
+	if version == d.rulesVersion {
+		d.rulesChecked = time.Now()
+		return nil
+	}
+	return d.loadRules(ctx)
 }
 
 // PutRule adds or replaces a rule (by id).
@@ -315,6 +387,9 @@ func (d *Dispatcher) PutRule(ctx context.Context, r Rule) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.loadRules(ctx); err != nil { // another process may have changed them
+		return err
+	}
 	if old, ok := d.rules[r.ID]; ok && old.Org != r.Org {
 		return fmt.Errorf("alert: rule %q belongs to another organisation: %w", r.ID, errkind.Conflict)
 	}
@@ -330,6 +405,9 @@ func (d *Dispatcher) PutRule(ctx context.Context, r Rule) error {
 func (d *Dispatcher) RemoveRule(ctx context.Context, org, id string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if err := d.loadRules(ctx); err != nil {
+		return err
+	}
 	if r, ok := d.rules[id]; !ok || r.Org != org {
 		return fmt.Errorf("alert: rule %q: %w", id, errkind.NotFound)
 	}
@@ -342,6 +420,9 @@ func (d *Dispatcher) RemoveRule(ctx context.Context, org, id string) error {
 
 // Rules returns org's rules ("" for all).
 func (d *Dispatcher) Rules(org string) []Rule {
+	if err := d.refreshRules(context.Background()); err != nil {
+		d.log.Warn("alert: reloading rules", "err", err)
+	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	var out []Rule
@@ -350,6 +431,7 @@ func (d *Dispatcher) Rules(org string) []Rule {
 			out = append(out, r)
 		}
 	}
+	slices.SortFunc(out, func(a, b Rule) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
@@ -359,6 +441,9 @@ func (d *Dispatcher) Rules(org string) []Rule {
 // (the idempotency keys already exist), so a bus may redeliver events.
 func (d *Dispatcher) Publish(ctx context.Context, e Event) error {
 	if err := e.validate(); err != nil {
+		return err
+	}
+	if err := d.refreshRules(ctx); err != nil {
 		return err
 	}
 	d.mu.RLock()

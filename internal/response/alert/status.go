@@ -3,6 +3,7 @@ package alert
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -90,6 +91,24 @@ func (d *Dispatcher) Get(ctx context.Context, org string, id int64) (Status, err
 		return Status{}, fmt.Errorf("alert: delivery %d: %w", id, err)
 	}
 	return s, nil
+}
+
+// Alerts returns the alerts of org's delivery id (one, or a digest's);
+// another organisation's is NotFound.
+func (d *Dispatcher) Alerts(ctx context.Context, org string, id int64) ([]Alert, error) {
+	var body string
+	err := d.db.QueryRowContext(ctx, `SELECT alerts FROM alert_deliveries WHERE id = ? AND org = ?`, id, org).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("alert: delivery %d: %w", id, errkind.NotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("alert: delivery %d: %w", id, err)
+	}
+	var out []Alert
+	if err := json.Unmarshal([]byte(body), &out); err != nil {
+		return nil, fmt.Errorf("alert: delivery %d: decoding alerts: %w", id, err)
+	}
+	return out, nil
 }
 
 // Ack records that org received delivery id. Acknowledging is idempotent

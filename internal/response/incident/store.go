@@ -47,6 +47,10 @@ type Cases struct {
 	Now func() time.Time
 	// Log receives one line per change (discarded when nil).
 	Log *slog.Logger
+	// Changed, when set, is called after a case was reported (change
+	// "reported") or moved to another state (change "state:STATE"), with
+	// the whole case; the hub publishes it on the bus for alerting.
+	Changed func(ctx context.Context, c Case, change string)
 }
 
 // Open opens (creating if needed) the case store in dir/cases.db.
@@ -151,6 +155,9 @@ func (cs *Cases) Create(ctx context.Context, p sharing.Principal, r Report, atta
 		return Case{}, fmt.Errorf("cases: storing case: %w", err)
 	}
 	cs.log().InfoContext(ctx, "incident reported", "case", c.ID, "org", p.OrgID, "anonymous", c.Anonymous)
+	if cs.Changed != nil {
+		cs.Changed(ctx, c, "reported")
+	}
 	return c, nil
 }
 
@@ -310,7 +317,8 @@ func (cs *Cases) Transition(ctx context.Context, p sharing.Principal, id string,
 	if _, err := ParseState(string(to)); err != nil {
 		return Case{}, err
 	}
-	return cs.one(ctx, p, ActTransition, id, func(now time.Time, c *Case) error {
+	var full Case
+	out, err := cs.one(ctx, p, ActTransition, id, func(now time.Time, c *Case) error {
 		if err := notMerged(c); err != nil {
 			return err
 		}
@@ -319,8 +327,13 @@ func (cs *Cases) Transition(ctx context.Context, p sharing.Principal, id string,
 		}
 		c.event(now, p.UserID, "transition", string(c.State)+" -> "+string(to))
 		c.State = to
+		full = *c
 		return nil
 	})
+	if err == nil && cs.Changed != nil {
+		cs.Changed(ctx, full, "state:"+string(to))
+	}
+	return out, err
 }
 
 // Assign gives a case to a hub analyst (a user id; "" unassigns).

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/kizuna-cti/kizuna/internal/bus"
+	"github.com/kizuna-cti/kizuna/internal/events"
+	"github.com/kizuna-cti/kizuna/internal/response/alert"
+	"github.com/kizuna-cti/kizuna/internal/response/alert/deliver"
+	"github.com/kizuna-cti/kizuna/internal/response/constituency"
+	"github.com/kizuna-cti/kizuna/internal/response/incident"
+	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/store"
+	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
+)
+
+// alertingFlags are serve's alerting settings.
+type alertingFlags struct {
+	nats     string // NATS URL ("" embedded bus)
+	smtp     string // SMTP submission server host:port
+	smtpFrom string
+	syslog   string // udp://host:port or tcp://host:port
+}
+
+// openBus opens the hub's event bus: NATS JetStream when natsURL (or
+// KIZUNA_NATS_URL) is set, else the embedded bus in dir/bus.db.
+// KIZUNA_NATS_STREAM overrides the stream name (default KIZUNA_EVENTS).
+func openBus(ctx context.Context, dir, natsURL string, log *slog.Logger) (bus.Bus, error) {
+	if natsURL == "" {
+		natsURL = os.Getenv("KIZUNA_NATS_URL")
+	}
+	if natsURL != "" {
+		stream := os.Getenv("KIZUNA_NATS_STREAM")
+		subject := ""
+		if stream != "" {
+			subject = "kizuna." + stream
+		}
+		b, err := bus.DialNATS(ctx, natsURL, bus.NATSOptions{Stream: stream, Subject: subject, Logger: log})
+		if err != nil {
+			return nil, failure("event bus: %v", err)
+		}
+		return b, nil
+	}
+	b, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{Logger: log})
+	if err != nil {
+		return nil, failure("event bus: %v", err)
+	}
+	return b, nil
+}
+
+// withEvents returns st publishing its committed versions on the hub's bus
+// (for the command-line writers: import, misp, feed, vuln, incident), and
+// a function closing the bus.
+func withEvents(ctx context.Context, dir string, st store.Store, log *slog.Logger) (store.Store, func(), error) {
+	if dir == "" {
+		dir = os.Getenv("KIZUNA_DATA")
+	}
+	b, err := openBus(ctx, dir, "", log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return events.NewPublisher(b, st, log).Store(st), func() { b.Close() }, nil
+}
+
+// alertChannels returns the delivery channels: webhook always, e-mail
+// when an SMTP server is configured, syslog when a collector is, and the
+// TAXII hook when add is set.
+func alertChannels(f alertingFlags) (map[string]alert.Channel, error) {
+	ch := map[string]alert.Channel{"webhook": &deliver.Webhook{}}
+	if f.smtp != "" {
+		if f.smtpFrom == "" {
+			return nil, usage("serve: --smtp needs --smtp-from ADDRESS")
+		}
+		ch["email"] = &deliver.SMTP{Addr: f.smtp, From: f.smtpFrom,
+			Username: os.Getenv("KIZUNA_SMTP_USERNAME"), Password: os.Getenv("KIZUNA_SMTP_PASSWORD")}
+	}
+	if f.syslog != "" {
+		u, err := url.Parse(f.syslog)
+		if err != nil || (u.Scheme != "udp" && u.Scheme != "tcp") || u.Host == "" {
+			return nil, usage("serve: --syslog %q: want udp://HOST:PORT or tcp://HOST:PORT", f.syslog)
+		}
+		ch["syslog"] = &deliver.Syslog{Network: u.Scheme, Addr: u.Host}
+	}
+	return ch, nil
+}
+
+// allChannelNames lets the command line validate rules for any channel
+// (it never delivers).
+func allChannelNames() map[string]alert.Channel {
+	nop := alert.ChannelFunc(func(context.Context, *alert.Delivery) error { return nil })
+	return map[string]alert.Channel{"webhook": nop, "email": nop, "syslog": nop, "taxii": nop}
+}
+
+// alertVisible is the dispatcher's visibility check: the sharing policy
+// for a member of the rule's organisation.
+func alertVisible(policy *sharing.Policy) func(string, sharing.Label) bool {
+	return func(org string, l sharing.Label) bool {
+		return policy.CanSee(sharing.Principal{OrgID: org, Role: sharing.RoleMember}, l)
+	}
+}
+
+// openAlerts opens the dispatcher of dir/alerts.db: delivering with
+// channels, or passive (administration only) when channels is nil.
+func openAlerts(ctx context.Context, dir string, policy *sharing.Policy, channels map[string]alert.Channel, log *slog.Logger) (*alert.Dispatcher, error) {
+	opt := alert.Options{Visible: alertVisible(policy), Channels: channels, Logger: log, Timeout: 10 * time.Second}
+	if channels == nil {
+		opt.Channels, opt.Passive = allChannelNames(), true
+	}
+	d, err := alert.Open(ctx, dir, opt)
+	if err != nil {
+		return nil, failure("alerts: %v", err)
+	}
+	return d, nil
+}
+
+// hubAlerting is serve's alerting: the bus, the publisher, the
+// dispatcher and its subscription.
+type hubAlerting struct {
+	bus        bus.Bus
+	publisher  *events.Publisher
+	dispatcher *alert.Dispatcher
+	registry   *constituency.Registry
+	sub        bus.Subscription
+}
+
+// close stops the subscription, lets deliveries in flight finish until
+// ctx is done (the rest resume on the next start), and closes the bus.
+func (h *hubAlerting) close(ctx context.Context) error {
+	if h.sub != nil {
+		h.sub.Stop()
+	}
+	var err error
+	if h.dispatcher != nil {
+		err = h.dispatcher.Close(ctx)
+	}
+	if h.registry != nil {
+		h.registry.Close()
+	}
+	if cerr := h.bus.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("alerting: %w", err)
+	}
+	return nil
+}
+
+// startAlerting opens the bus and the dispatcher, subscribes the
+// dispatcher to the bus (with constituency routing) and hooks the case
+// store and the vulnerability database up as publishers. Wrap the store
+// the server writes through with h.publisher.Store.
+func startAlerting(ctx context.Context, dir string, st store.Store, policy *sharing.Policy, f alertingFlags,
+	cases *incident.Cases, vdb *vulndb.DB, log *slog.Logger) (*hubAlerting, error) {
+	channels, err := alertChannels(f)
+	if err != nil {
+		return nil, err
+	}
+	b, err := openBus(ctx, dir, f.nats, log)
+	if err != nil {
+		return nil, err
+	}
+	h := &hubAlerting{bus: b, publisher: events.NewPublisher(b, st, log)}
+	h.dispatcher, err = openAlerts(ctx, dir, policy, channels, log)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	reg, err := constituency.Open(ctx, dir)
+	if err != nil {
+		h.close(ctx)
+		return nil, failure("alerts: %v", err)
+	}
+	h.registry = reg
+	h.sub, err = events.Deliver(ctx, b, h.dispatcher, &events.ConstituencyRouter{Registry: reg, Log: log}, log)
+	if err != nil {
+		h.close(ctx)
+		return nil, failure("alerts: subscribing to the event bus: %v", err)
+	}
+	if cases != nil {
+		cases.Changed = h.publisher.Case
+	}
+	if vdb != nil {
+		vdb.Subscribe(h.publisher.Findings)
+	}
+	return h, nil
+}

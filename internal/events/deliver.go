@@ -1,0 +1,152 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/kizuna-cti/kizuna/internal/bus"
+	"github.com/kizuna-cti/kizuna/internal/errkind"
+	"github.com/kizuna-cti/kizuna/internal/response/alert"
+	"github.com/kizuna-cti/kizuna/internal/response/constituency"
+	"github.com/kizuna-cti/kizuna/internal/response/route"
+)
+
+// Dispatcher is what Deliver feeds (alert.Dispatcher).
+type Dispatcher interface {
+	Publish(ctx context.Context, e alert.Event) error
+}
+
+// Router names the organisations that own what an event's object names
+// (constituency routing).
+type Router interface {
+	Owners(ctx context.Context, e *alert.Event) []string
+}
+
+// Decode decodes a bus message into an event.
+func Decode(m bus.Message) (alert.Event, error) {
+	var e alert.Event
+	if err := json.Unmarshal(m.Data, &e); err != nil {
+		return alert.Event{}, fmt.Errorf("events: decoding %s %q: %w: %w", m.Topic, m.ID, errkind.Invalid, err)
+	}
+	return e, nil
+}
+
+// Deliver subscribes the durable consumer "alerts" on b: each event is
+// routed (r may be nil) and published to d. A message that cannot be
+// decoded is logged and acknowledged (it would never decode); a dispatcher
+// error leaves the message unacknowledged, so the bus delivers it again.
+func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, log *slog.Logger) (bus.Subscription, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return b.Subscribe(ctx, Consumer, func(ctx context.Context, m bus.Message) error {
+		e, err := Decode(m)
+		if err != nil {
+			log.ErrorContext(ctx, "dropping an undecodable hub event", "topic", m.Topic, "id", m.ID, "err", err)
+			return nil
+		}
+		if r != nil {
+			for _, o := range r.Owners(ctx, &e) {
+				if !slices.Contains(e.AffectedOrgs, o) {
+					e.AffectedOrgs = append(e.AffectedOrgs, o)
+				}
+			}
+		}
+		return d.Publish(ctx, e)
+	})
+}
+
+// ConstituencyRouter routes events with the constituency registry: the
+// IPv4/IPv6 addresses and domain names an object names (as an SCO value or
+// in equality comparisons of an indicator's pattern) are looked up in the
+// routing table, rebuilt from the registry at most every TTL.
+type ConstituencyRouter struct {
+	Registry *constituency.Registry
+	// TTL is how long a table is used before it is rebuilt (default 30 s).
+	TTL time.Duration
+	// Options are the routing options (ASN table, overlap mode).
+	Options route.Options
+	Log     *slog.Logger
+
+	mu    sync.Mutex // guards the following
+	table *route.Table
+	built time.Time
+}
+
+// patternValue matches an equality or IN comparison on an address or
+// domain value inside a STIX pattern.
+var patternValue = regexp.MustCompile(`(?:ipv4-addr|ipv6-addr|domain-name):value\s*(?:=|IN\s*\()\s*'((?:[^'\\]|\\.)*)'`)
+
+// Values returns the addresses and domains obj names.
+func Values(obj json.RawMessage) []string {
+	var o struct {
+		Type    string `json:"type"`
+		Value   string `json:"value"`
+		Pattern string `json:"pattern"`
+	}
+	if json.Unmarshal(obj, &o) != nil {
+		return nil
+	}
+	switch o.Type {
+	case "ipv4-addr", "ipv6-addr", "domain-name":
+		if o.Value != "" {
+			return []string{o.Value}
+		}
+	case "indicator":
+		var out []string
+		for _, m := range patternValue.FindAllStringSubmatch(o.Pattern, 64) {
+			out = append(out, m[1])
+		}
+		return out
+	}
+	return nil
+}
+
+func (c *ConstituencyRouter) current(ctx context.Context) *route.Table {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ttl := c.TTL
+	if ttl <= 0 {
+		ttl = 30 * time.Second
+	}
+	if c.table != nil && time.Since(c.built) < ttl {
+		return c.table
+	}
+	t, err := c.Registry.Table(ctx, c.Options)
+	if err != nil {
+		if c.Log != nil {
+			c.Log.WarnContext(ctx, "constituency routing table (keeping the previous one)", "err", err)
+		}
+		c.built = time.Now() // retry after TTL
+		return c.table
+	}
+	c.table, c.built = t, time.Now()
+	return t
+}
+
+// Owners implements Router.
+func (c *ConstituencyRouter) Owners(ctx context.Context, e *alert.Event) []string {
+	vals := Values(e.Object)
+	if len(vals) == 0 {
+		return nil
+	}
+	t := c.current(ctx)
+	if t == nil {
+		return nil
+	}
+	var out []string
+	for _, v := range vals {
+		for _, o := range t.Route(v) {
+			if !slices.Contains(out, string(o)) {
+				out = append(out, string(o))
+			}
+		}
+	}
+	return out
+}

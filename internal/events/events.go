@@ -1,0 +1,229 @@
+// Package events puts the hub's events on the bus and feeds them to the
+// alert dispatcher.
+//
+// Publishers: Store wraps a store.Store so that every object version a
+// write commits (TAXII, import, feed pulls, MISP, sightings from
+// telemetry, case attachments: everything goes through Store.Add) becomes
+// an object-added event, or a sighting event for STIX sightings, carrying
+// the version's sharing label; Findings is a vulndb subscriber for new
+// vulnerability findings; Case is the incident store's change hook (new
+// case, state changes). Events are alert.Event values encoded as JSON.
+//
+// Consumer: Deliver subscribes a durable consumer ("alerts") that routes
+// each event to its constituency (organisations owning addresses and
+// domains the object names) and hands it to alert.Dispatcher.Publish,
+// which deduplicates by idempotency key, so redelivery is harmless.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kizuna-cti/kizuna/internal/bus"
+	"github.com/kizuna-cti/kizuna/internal/response/alert"
+	"github.com/kizuna-cti/kizuna/internal/response/incident"
+	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/store"
+	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
+)
+
+// Consumer is the durable consumer name of alerting on the bus.
+const Consumer = "alerts"
+
+// Publisher encodes hub events and publishes them on a bus. Publishing
+// happens after the change committed; a failure is logged (the change
+// stands, its alert is lost) and never fails the write.
+type Publisher struct {
+	bus bus.Publisher
+	dir store.Directory // producers' sectors; may be nil
+	log *slog.Logger
+	now func() time.Time
+
+	mu      sync.Mutex // guards sectors
+	sectors map[string]string
+}
+
+// NewPublisher returns a publisher on b; dir, when not nil, supplies the
+// producing organisation's sector for rules filtering on sectors.
+func NewPublisher(b bus.Publisher, dir store.Directory, log *slog.Logger) *Publisher {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Publisher{bus: b, dir: dir, log: log, now: time.Now, sectors: map[string]string{}}
+}
+
+// Publish encodes es and publishes them in one batch.
+func (p *Publisher) Publish(ctx context.Context, es ...alert.Event) error {
+	ms := make([]bus.Message, 0, len(es))
+	for _, e := range es {
+		if e.Time.IsZero() {
+			e.Time = p.now().UTC()
+		}
+		data, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("events: encoding %s %q: %w", e.Kind, e.ID, err)
+		}
+		ms = append(ms, bus.Message{Topic: string(e.Kind), ID: string(e.Kind) + ":" + e.ID, Data: data})
+	}
+	if err := p.bus.Publish(ctx, ms...); err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	return nil
+}
+
+// publish publishes after a commit: detached from the caller's
+// cancellation, failures logged.
+func (p *Publisher) publish(ctx context.Context, es []alert.Event) {
+	if len(es) == 0 {
+		return
+	}
+	if err := p.Publish(context.WithoutCancel(ctx), es...); err != nil {
+		p.log.ErrorContext(ctx, "publishing hub events (their alerts are lost)", "events", len(es), "err", err)
+	}
+}
+
+// sector returns org's sector (cached), "" when unknown.
+func (p *Publisher) sector(ctx context.Context, org string) string {
+	if p.dir == nil || org == "" {
+		return ""
+	}
+	p.mu.Lock()
+	s, ok := p.sectors[org]
+	p.mu.Unlock()
+	if ok {
+		return s
+	}
+	if o, err := p.dir.Org(ctx, org); err == nil {
+		s = strings.ToLower(o.Sector)
+	}
+	p.mu.Lock()
+	p.sectors[org] = s
+	p.mu.Unlock()
+	return s
+}
+
+// ObjectEvents returns the events of committed versions: recs with their
+// results from Store.Add (failed ones are skipped).
+func (p *Publisher) ObjectEvents(ctx context.Context, recs []store.Record, res []store.AddResult) []alert.Event {
+	out := make([]alert.Event, 0, len(res))
+	for i, r := range res {
+		if r.Err != nil || i >= len(recs) || recs[i].Object == nil {
+			continue
+		}
+		o, l := recs[i].Object, recs[i].Label
+		kind := alert.ObjectAdded
+		if o.Type == "sighting" {
+			kind = alert.Sighting
+		}
+		e, err := alert.FromObject(kind, o.ID+"@"+r.Version, o.Raw, l)
+		if err != nil {
+			p.log.WarnContext(ctx, "hub event for a committed object", "id", o.ID, "err", err)
+			continue
+		}
+		if !r.DateAdded.IsZero() {
+			e.Time = r.DateAdded.UTC()
+		}
+		if s := p.sector(ctx, l.ProducerOrg); s != "" && !l.Anonymous {
+			e.Sectors = []string{s}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// Store returns st whose Add publishes the versions it committed.
+func (p *Publisher) Store(st store.Store) store.Store { return &publishingStore{Store: st, p: p} }
+
+type publishingStore struct {
+	store.Store
+	p *Publisher
+}
+
+// Add implements store.Objects: st.Add, then the committed versions as
+// events.
+func (s *publishingStore) Add(ctx context.Context, collection string, recs []store.Record, statusID string) ([]store.AddResult, error) {
+	res, err := s.Store.Add(ctx, collection, recs, statusID)
+	if err == nil {
+		s.p.publish(ctx, s.p.ObjectEvents(ctx, recs, res))
+	}
+	return res, err
+}
+
+// findingPayload is what a finding alert carries (the finding as the
+// findings API shows it).
+type findingPayload struct {
+	Type string `json:"type"` // "finding"
+	vulndb.Finding
+}
+
+// Findings publishes new findings; pass it to vulndb.DB.Subscribe. A
+// finding is visible to its organisation only (TLP:AMBER+STRICT, produced
+// by that organisation).
+func (p *Publisher) Findings(ctx context.Context, fs []vulndb.Finding) {
+	es := make([]alert.Event, 0, len(fs))
+	for _, f := range fs {
+		raw, err := json.Marshal(findingPayload{Type: "finding", Finding: f})
+		if err != nil {
+			p.log.WarnContext(ctx, "encoding a finding event", "vulnerability", f.Vulnerability, "err", err)
+			continue
+		}
+		sev, _ := alert.ParseSeverity(strings.ToLower(f.Severity)) // UNKNOWN: none
+		id := fmt.Sprintf("%s/%s/%d/%s/%s/%s", f.Org, f.Asset, f.SBOMVersion, f.Component, f.Vulnerability, f.InstalledVersion)
+		e := alert.Event{
+			ID: id, Kind: alert.Finding, Object: raw, Type: "finding", Confidence: -1, Severity: sev,
+			Label:        sharing.Label{TLP: sharing.TLPAmberStrict, ProducerOrg: f.Org},
+			AffectedOrgs: []string{f.Org},
+		}
+		if f.KEV {
+			e.Labels = []string{"kev"}
+		}
+		if s := p.sector(ctx, f.Org); s != "" {
+			e.Sectors = []string{s}
+		}
+		es = append(es, e)
+	}
+	p.publish(ctx, es)
+}
+
+// casePayload is what a case alert carries: never the reporter, the
+// contact or internal comments.
+type casePayload struct {
+	Type           string         `json:"type"` // "case"
+	ID             string         `json:"id"`
+	Change         string         `json:"change"`
+	State          incident.State `json:"state"`
+	Title          string         `json:"title"`
+	Classification string         `json:"classification,omitempty"`
+	Severity       string         `json:"severity,omitempty"`
+	Sector         string         `json:"sector,omitempty"`
+	Reported       time.Time      `json:"reported"`
+}
+
+// Case publishes a case change ("reported" or "state:STATE"); pass it as
+// incident.Cases.Changed. Whatever the case's TLP, the event is
+// TLP:AMBER+STRICT distributed to the affected organisations (the
+// reporter's among them): a case is never visible beyond them.
+func (p *Publisher) Case(ctx context.Context, c incident.Case, change string) {
+	raw, err := json.Marshal(casePayload{Type: "case", ID: c.ID, Change: change, State: c.State, Title: c.Report.Title,
+		Classification: c.Report.Classification, Severity: c.Report.Severity, Sector: c.Sector, Reported: c.Reported})
+	if err != nil {
+		p.log.WarnContext(ctx, "encoding a case event", "case", c.ID, "err", err)
+		return
+	}
+	sev, _ := alert.ParseSeverity(c.Report.Severity)
+	e := alert.Event{
+		ID: c.ID + "/" + change, Kind: alert.Case, Object: raw, Type: "case", Confidence: -1, Severity: sev,
+		Label:        sharing.Label{TLP: sharing.TLPAmberStrict, ProducerOrg: c.ReporterOrg, Orgs: slices.Clone(c.Affected), Anonymous: c.Anonymous},
+		AffectedOrgs: slices.Clone(c.Affected),
+	}
+	if c.Sector != "" {
+		e.Sectors = []string{strings.ToLower(c.Sector)}
+	}
+	p.publish(ctx, []alert.Event{e})
+}
