@@ -40,8 +40,8 @@ func MandatoryTests() []string {
 }
 
 // mandatoryTests are run in this order. 6.1.8 (invalid CVSS) is covered by
-// the schema; 6.1.9 (CVSS computation), 6.1.10 (inconsistent CVSS), 6.1.11
-// (CWE names) and 6.1.26 (prohibited category names) are not implemented.
+// the schema; 6.1.11 (CWE) checks the ids of the shipped partial catalogue
+// (cwe.tsv) only.
 var mandatoryTests = []mandatoryTest{
 	{"6.1.1", testMissingProductID},
 	{"6.1.2", testMultipleProductID},
@@ -50,6 +50,9 @@ var mandatoryTests = []mandatoryTest{
 	{"6.1.5", testMultipleGroupID},
 	{"6.1.6", testContradictingStatus},
 	{"6.1.7", testMultipleScores},
+	{"6.1.9", testCVSSComputation},
+	{"6.1.10", testCVSSConsistency},
+	{"6.1.11", testCWE},
 	{"6.1.12", testLanguage},
 	{"6.1.13", testPURL},
 	{"6.1.14", testSortedRevisionHistory},
@@ -64,6 +67,7 @@ var mandatoryTests = []mandatoryTest{
 	{"6.1.23", testDuplicateCVE},
 	{"6.1.24", testDuplicateInvolvement},
 	{"6.1.25", testDuplicateHashAlgorithm},
+	{"6.1.26", testProhibitedCategory},
 	{"6.1.27.1", testProfileDocumentNotes},
 	{"6.1.27.2", testProfileDocumentReferences},
 	{"6.1.27.3", testProfileNoVulnerabilities},

@@ -36,9 +36,11 @@ func TestCVSS3BaseScore(t *testing.T) {
 	v := &vuln.Vulnerability{Severity: []vuln.Severity{
 		{Type: "CVSS_V3", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:C/C:L/I:L/A:N"},
 		{Type: "CVSS_V3", Vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", Score: 7.0},
+		{Type: "CVSS_V2", Vector: "AV:N/AC:L/Au:N/C:P/I:P/A:P"},
+		{Type: "CVSS_V4", Vector: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"},
 	}}
 	scoreVectors(v)
-	if v.Severity[0].Score != 6.1 || v.Severity[1].Score != 7.0 {
+	if v.Severity[0].Score != 6.1 || v.Severity[1].Score != 7.0 || v.Severity[2].Score != 7.5 || v.Severity[3].Score != 0 {
 		t.Errorf("scoreVectors: %+v", v.Severity)
 	}
 }
