@@ -116,6 +116,7 @@ func newRootCmd() *cobra.Command {
 		newMatchCmd(),
 		newConstituencyCmd(),
 		newRouteCmd(),
+		newNotifyCmd(),
 		newMISPCmd(),
 		newIncidentCmd(),
 		newCaseCmd(),

@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -79,16 +78,7 @@ type routeLine struct {
 // specific registration (longest prefix, the announced prefix for an AS,
 // most labels for a domain), ties broken by owner name.
 func decidingHit(hits []route.Hit, names map[string]string) (route.Hit, bool) {
-	spec := func(h route.Hit) int {
-		switch h.Resource.Kind {
-		case route.KindPrefix:
-			return h.Resource.Prefix.Bits()
-		case route.KindASN:
-			return h.Via.Bits()
-		default:
-			return strings.Count(h.Resource.Domain, ".") + 1
-		}
-	}
+	spec := route.Hit.Specificity
 	var best route.Hit
 	found := false
 	for _, h := range hits {
@@ -110,7 +100,7 @@ func runRoute(cmd *cobra.Command, o routeOptions, file string) error {
 		opts.Mode = route.AllCovering
 	}
 	if o.asnTable != "" {
-		asn, err := loadASNTable(ctx, o.asnTable, o.asnFormat, stderr)
+		asn, err := loadASNTable(ctx, "route", o.asnTable, o.asnFormat, stderr)
 		if err != nil {
 			return err
 		}
@@ -182,7 +172,7 @@ func runRoute(cmd *cobra.Command, o routeOptions, file string) error {
 		return failure("route: writing output: %v", err)
 	}
 	malformed := stats.Malformed + len(parseErrs)
-	reportLineErrors(stderr, name, malformed, append(stats.Errors, parseErrs...))
+	reportLineErrors(stderr, "route", name, malformed, append(stats.Errors, parseErrs...))
 	fmt.Fprintf(stderr, "kizuna: route: %d observations, %d owned, %d malformed lines (%s)\n",
 		stats.Records-len(parseErrs), routed, malformed, table.Mode())
 	return nil
@@ -190,23 +180,23 @@ func runRoute(cmd *cobra.Command, o routeOptions, file string) error {
 
 // reportLineErrors prints the first route.MaxLineErrors of errs, sorted
 // by line, on stderr, and how many malformed lines were not shown.
-func reportLineErrors(stderr io.Writer, name string, malformed int, errs []route.LineError) {
+func reportLineErrors(stderr io.Writer, cmd, name string, malformed int, errs []route.LineError) {
 	slices.SortStableFunc(errs, func(a, b route.LineError) int { return a.Line - b.Line })
 	shown := min(len(errs), route.MaxLineErrors)
 	for _, e := range errs[:shown] {
-		fmt.Fprintf(stderr, "kizuna: route: %s:%d: %v\n", name, e.Line, e.Err)
+		fmt.Fprintf(stderr, "kizuna: %s: %s:%d: %v\n", cmd, name, e.Line, e.Err)
 	}
 	if malformed > shown {
-		fmt.Fprintf(stderr, "kizuna: route: %s: %d more malformed lines\n", name, malformed-shown)
+		fmt.Fprintf(stderr, "kizuna: %s: %s: %d more malformed lines\n", cmd, name, malformed-shown)
 	}
 }
 
 // loadASNTable reads a prefix-to-ASN table, reporting its malformed lines
 // on stderr.
-func loadASNTable(ctx context.Context, path, format string, stderr io.Writer) (*route.ASNTable, error) {
+func loadASNTable(ctx context.Context, cmd, path, format string, stderr io.Writer) (*route.ASNTable, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, failure("route: --asn-table: %v", err)
+		return nil, failure("%s: --asn-table: %v", cmd, err)
 	}
 	defer fh.Close()
 	br := bufio.NewReaderSize(fh, 64<<10)
@@ -219,11 +209,11 @@ func loadASNTable(ctx context.Context, path, format string, stderr io.Writer) (*
 	}
 	asn, res, err := parse(ctx, br)
 	if err != nil {
-		return nil, failure("route: --asn-table %s: %v", path, err)
+		return nil, failure("%s: --asn-table %s: %v", cmd, path, err)
 	}
-	reportLineErrors(stderr, path, res.Malformed, res.Errors)
+	reportLineErrors(stderr, cmd, path, res.Malformed, res.Errors)
 	if res.Malformed > 0 {
-		fmt.Fprintf(stderr, "kizuna: route: --asn-table %s: %d prefixes, %d malformed lines skipped\n", path, res.Entries, res.Malformed)
+		fmt.Fprintf(stderr, "kizuna: %s: --asn-table %s: %d prefixes, %d malformed lines skipped\n", cmd, path, res.Entries, res.Malformed)
 	}
 	return asn, nil
 }

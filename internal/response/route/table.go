@@ -67,6 +67,21 @@ type Hit struct {
 	Via netip.Prefix
 }
 
+// Specificity orders hits by how specific the registration is for the
+// observation: the prefix length of a block, the announced prefix's length
+// for an AS, the number of labels of a domain. The most specific hit
+// decides an observation's owner.
+func (h Hit) Specificity() int {
+	switch h.Resource.Kind {
+	case KindPrefix:
+		return h.Resource.Prefix.Bits()
+	case KindASN:
+		return h.Via.Bits()
+	default:
+		return strings.Count(h.Resource.Domain, ".") + 1
+	}
+}
+
 // entry is the precomputed answer for a prefix or a domain.
 type entry struct {
 	owners []Owner // sorted, unique
