@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 )
@@ -37,85 +38,96 @@ type Envelope struct {
 // and its "type" is "bundle" or has not been seen before "objects";
 // otherwise "objects" is an ordinary property (such as the deprecated
 // observed-data "objects" dictionary) and the object is passed to fn whole.
+//
+// fn receives the exact bytes of each object as they stand in the input
+// (a fresh copy it may keep). The input is checked against the JSON grammar
+// as encoding/json checks it, without decoding the objects (Parse does);
+// errors wrap ErrInvalidInput and name the object index and byte offset.
 func ReadInput(r io.Reader, fn func(i int, raw json.RawMessage) error) (*Envelope, error) {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	tok, err := dec.Token()
+	s := newSplitter(r)
+	c, err := s.nonWS()
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading JSON: %v", errInvalid, err)
+		return nil, fmt.Errorf("%w: reading JSON: %w", errInvalid, err)
 	}
 	n := 0
-	readArray := func() error {
-		for dec.More() {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return fmt.Errorf("%w: object %d: %v", errInvalid, n, err)
-			}
-			if err := fn(n, raw); err != nil {
-				return err
-			}
-			n++
-		}
-		if _, err := dec.Token(); err != nil { // ]
-			return fmt.Errorf("%w: reading JSON: %v", errInvalid, err)
-		}
-		return nil
-	}
-	switch tok {
-	case json.Delim('['):
-		if err := readArray(); err != nil {
+	switch c {
+	case '[':
+		if err := s.objects(fn, &n); err != nil {
 			return nil, err
 		}
-		return &Envelope{Kind: "array"}, trailing(dec)
-	case json.Delim('{'):
+		return &Envelope{Kind: "array"}, s.trailing()
+	case '{':
 	default:
-		return nil, fmt.Errorf("%w: expected a JSON object or array, found %v", errInvalid, tok)
+		return nil, fmt.Errorf("%w: expected a JSON object or array, found %s", errInvalid, describeStart(c))
 	}
-	var single bytes.Buffer
-	single.WriteByte('{')
+	// Until an "objects" list turns out to be streamed, the object may be
+	// a single STIX object: keep its bytes.
+	start := s.abs()
+	s.hold = start
+	s.pos++
 	props := map[string]json.RawMessage{}
 	sawObjects := false
 	typ := ""
-	for dec.More() {
-		kt, err := dec.Token()
+	for first := true; ; first = false {
+		c, err := s.nonWS()
 		if err != nil {
-			return nil, fmt.Errorf("%w: reading JSON: %v", errInvalid, err)
+			return nil, fmt.Errorf("%w: reading JSON: %w", errInvalid, err)
 		}
-		key, _ := kt.(string)
-		var v json.RawMessage
-		if key == "objects" {
-			t, err := dec.Token()
+		if first && c == '}' {
+			s.pos++
+			break
+		}
+		if c != '"' {
+			return nil, fmt.Errorf("%w: reading JSON: %w", errInvalid, s.errf("invalid character %q looking for beginning of object key string", c))
+		}
+		kb, err := s.cut()
+		if err != nil {
+			return nil, fmt.Errorf("%w: reading JSON: %w", errInvalid, err)
+		}
+		key := memberName(kb)
+		if c, err = s.nonWS(); err == nil && c != ':' {
+			err = s.errf("invalid character %q after object key", c)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: property %q: %w", errInvalid, key, err)
+		}
+		s.pos++
+		if c, err = s.nonWS(); err != nil {
+			return nil, fmt.Errorf("%w: property %q: %w", errInvalid, key, err)
+		}
+		if key == "objects" && c == '[' && (typ == "" || typ == "bundle") && !sawObjects {
+			s.hold = -1 // a container, not a single object
+			if err := s.objects(fn, &n); err != nil {
+				return nil, err
+			}
+			sawObjects = true
+		} else {
+			v, err := s.cut()
 			if err != nil {
-				return nil, fmt.Errorf("%w: reading objects: %v", errInvalid, err)
+				return nil, fmt.Errorf("%w: property %q: %w", errInvalid, key, err)
 			}
-			if t == json.Delim('[') && (typ == "" || typ == "bundle") && !sawObjects {
-				if err := readArray(); err != nil {
-					return nil, err
-				}
-				sawObjects = true
-				continue
+			if key == "type" {
+				_ = json.Unmarshal(v, &typ)
 			}
-			if v, err = rebuild(dec, t); err != nil {
-				return nil, fmt.Errorf("%w: property \"objects\": %v", errInvalid, err)
-			}
-		} else if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("%w: property %q: %v", errInvalid, key, err)
+			props[key] = v
 		}
-		if key == "type" {
-			_ = json.Unmarshal(v, &typ)
+		if c, err = s.nonWS(); err == nil && c != ',' && c != '}' {
+			err = s.errf("invalid character %q after object key:value pair", c)
 		}
-		props[key] = v
-		if single.Len() > 1 {
-			single.WriteByte(',')
+		if err != nil {
+			return nil, fmt.Errorf("%w: after property %q: %w", errInvalid, key, err)
 		}
-		writeString(&single, key)
-		single.WriteByte(':')
-		single.Write(v)
+		s.pos++
+		if c == '}' {
+			break
+		}
 	}
-	if _, err := dec.Token(); err != nil { // }
-		return nil, fmt.Errorf("%w: reading JSON: %v", errInvalid, err)
+	var single []byte
+	if !sawObjects {
+		single = append([]byte(nil), s.bytesFrom(start)...)
 	}
-	if err := trailing(dec); err != nil {
+	s.hold = -1
+	if err := s.trailing(); err != nil {
 		return nil, err
 	}
 	if sawObjects {
@@ -128,77 +140,79 @@ func ReadInput(r io.Reader, fn func(i int, raw json.RawMessage) error) (*Envelop
 		}
 		return &Envelope{Kind: kind, Props: props}, nil
 	}
-	single.WriteByte('}')
-	return &Envelope{Kind: "object"}, fn(0, single.Bytes())
+	return &Envelope{Kind: "object"}, fn(0, single)
+}
+
+// objects streams the elements of the array at the scan position to fn,
+// numbering them from *n on.
+func (s *splitter) objects(fn func(i int, raw json.RawMessage) error, n *int) error {
+	s.pos++ // [
+	for first := true; ; first = false {
+		c, err := s.nonWS()
+		if err == nil && first && c == ']' {
+			s.pos++
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w: object %d: %w", errInvalid, *n, err)
+		}
+		raw, err := s.cut()
+		if err != nil {
+			return fmt.Errorf("%w: object %d: %w", errInvalid, *n, err)
+		}
+		if err := fn(*n, raw); err != nil {
+			return err
+		}
+		*n++
+		if c, err = s.nonWS(); err == nil && c != ',' && c != ']' {
+			err = s.errf("invalid character %q after array element", c)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: after object %d: %w", errInvalid, *n-1, err)
+		}
+		s.pos++
+		if c == ']' {
+			return nil
+		}
+	}
 }
 
 // trailing rejects anything but white space after the top-level value.
-func trailing(dec *json.Decoder) error {
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: unexpected data after the top-level JSON value", errInvalid)
+func (s *splitter) trailing() error {
+	end, err := s.atEnd()
+	if err != nil {
+		return fmt.Errorf("%w: reading JSON: %w", errInvalid, err)
+	}
+	if !end {
+		return fmt.Errorf("%w: unexpected data after the top-level JSON value at byte offset %d", errInvalid, s.abs())
 	}
 	return nil
 }
 
-// rebuild re-encodes a value whose first token t has been read. Member
-// and element values are copied as raw JSON; only keys and scalars at the
-// top are re-encoded.
-func rebuild(dec *json.Decoder, t json.Token) (json.RawMessage, error) {
-	var b bytes.Buffer
-	switch t {
-	case json.Delim('['):
-		b.WriteByte('[')
-		for dec.More() {
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return nil, err
-			}
-			if b.Len() > 1 {
-				b.WriteByte(',')
-			}
-			b.Write(raw)
-		}
-		b.WriteByte(']')
-	case json.Delim('{'):
-		b.WriteByte('{')
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return nil, err
-			}
-			var raw json.RawMessage
-			if err := dec.Decode(&raw); err != nil {
-				return nil, err
-			}
-			if b.Len() > 1 {
-				b.WriteByte(',')
-			}
-			k, _ := kt.(string)
-			writeString(&b, k)
-			b.WriteByte(':')
-			b.Write(raw)
-		}
-		b.WriteByte('}')
-	default:
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(t); err != nil {
-			return nil, err
-		}
-		return bytes.TrimRight(b.Bytes(), "\n"), nil
+// memberName decodes a JSON string (a member name) whose syntax has been
+// checked, as encoding/json does (invalid UTF-8 becomes U+FFFD).
+func memberName(b []byte) string {
+	if bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1])
 	}
-	if _, err := dec.Token(); err != nil { // closing delimiter
-		return nil, err
-	}
-	return b.Bytes(), nil
+	var k string
+	_ = json.Unmarshal(b, &k)
+	return k
 }
 
-// writeString writes s as a JSON string without HTML escaping.
-func writeString(b *bytes.Buffer, s string) {
-	enc := json.NewEncoder(b)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	b.Truncate(b.Len() - 1) // the encoder's newline
+// describeStart names the value starting with c, for errors.
+func describeStart(c byte) string {
+	switch {
+	case c == '"':
+		return "a string"
+	case c == '-' || '0' <= c && c <= '9':
+		return "a number"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	}
+	return fmt.Sprintf("the invalid character %q", c)
 }
 
 // ValidateEnvelope checks the container of an input: a bundle needs a
