@@ -2,7 +2,6 @@ package sign
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -53,11 +52,11 @@ type Signature struct {
 // document doc: the value a signature covers, and for a single STIX object
 // the same as stix.Hash.
 func Digest(doc []byte) ([32]byte, error) {
-	c, err := stix.Canonical(doc)
+	h, err := stix.CanonicalHash(doc)
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("signed document: %w", err)
 	}
-	return sha256.Sum256(c), nil
+	return h, nil
 }
 
 func message(alg Alg, kid, signer string, digest [32]byte) []byte {
