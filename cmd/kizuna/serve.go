@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kizuna-cti/kizuna/internal/audit"
 	"github.com/kizuna-cti/kizuna/internal/auth"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
@@ -95,6 +96,11 @@ server gracefully.`,
 					log.Error("closing alerting", "err", err)
 				}
 			}()
+			trail, err := audit.Open(ctx, dataDir, audit.Options{HubIdentity: hubOrgID(ctx, st), Log: log}) // DIR/audit.db
+			if err != nil {
+				return failure("serve: audit trail: %v", err)
+			}
+			defer trail.Close() // after Shutdown: flushes the queued records
 			srv, err := server.New(server.Config{
 				Listen:           listen,
 				InsecureHTTP:     insecureHTTP,
@@ -111,6 +117,7 @@ server gracefully.`,
 				HubOrgID:         hubOrgID(ctx, st),
 				Cases:            cases,
 				Vuln:             vdb,
+				Audit:            trail,
 			})
 			if err != nil {
 				return failure("serve: %v", err)

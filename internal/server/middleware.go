@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/kizuna-cti/kizuna/internal/audit"
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/taxii"
@@ -86,7 +87,9 @@ func (s *Server) authed(h apiFunc) http.Handler {
 			if isKind(err, errkind.Unauthorized) {
 				s.metrics.authFailures.Add(1)
 			}
+			sw := statusOf(&w)
 			writeError(w, r, s.log, err)
+			s.auditAuthFailure(r, sw.status)
 			return
 		}
 		s.serve(w, r, p, h)
@@ -101,8 +104,15 @@ func (s *Server) public(h apiFunc) http.Handler {
 	})
 }
 
-// serve applies the request limits and runs the handler.
+// serve applies the request limits and runs the handler; with an audit
+// trail configured, it records the request (audit.go).
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, p sharing.Principal, h apiFunc) {
+	if s.cfg.Audit != nil {
+		ctx, note := audit.WithNote(r.Context())
+		r = r.WithContext(ctx)
+		sw := statusOf(&w)
+		defer s.auditRequest(r, p, note, sw)
+	}
 	if err := s.checkQuery(r); err != nil {
 		writeError(w, r, s.log, err)
 		return

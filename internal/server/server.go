@@ -9,6 +9,7 @@
 //	/api/v1/whoami         the caller's identity and rights, authenticated
 //	/api/v1/share/preview  who would receive submitted objects, authenticated
 //	/api/v1/telemetry      match a telemetry log, store sightings, authenticated
+//	/api/v1/audit          the audit trail (admins and analysts), authenticated
 //	/misp/feed/...         MISP feed (manifest.json, hashes.csv, UUID.json), authenticated
 //	/public/clear          TLP:CLEAR objects as a STIX bundle, public
 //	/healthz /readyz       liveness and readiness, public
@@ -84,6 +85,10 @@ type Config struct {
 	// Vuln, when set, serves SBOM upload and findings (vuln.go); nil
 	// answers those routes with 404.
 	Vuln *vulndb.DB
+	// Audit, when set, records every authenticated request, failed
+	// authentication and public read, and serves GET /api/v1/audit
+	// (audit.go).
+	Audit AuditTrail
 }
 
 // Server is a running Kizuna HTTP server.
@@ -203,6 +208,7 @@ func (s *Server) routes() http.Handler {
 	mux.Handle("GET /api/v1/blinded-index", s.authed(s.blindedIndex))
 	mux.Handle("POST /api/v1/blinded-hits", s.authed(s.blindedHits))
 	s.logRoutes(mux)
+	s.auditRoutes(mux)
 	s.mispRoutes(mux)
 	s.incidentRoutes(mux)
 	s.csafRoutes(mux)

@@ -2,6 +2,7 @@ package taxii
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/kizuna-cti/kizuna/internal/audit"
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
@@ -310,7 +312,20 @@ func (h *Handler) getObjects(w http.ResponseWriter, r *http.Request, p sharing.P
 	if err != nil {
 		return fmt.Errorf("querying collection %s: %w", c.ID, err)
 	}
+	annotate(r.Context(), c.ID, page.Entries)
 	return writeEnvelope(w, mt, page)
+}
+
+// annotate tells the audit trail which objects a response served: the
+// first audit.MaxObjectIDs ids and the total.
+func annotate(ctx context.Context, collection string, entries []store.Entry) {
+	n := min(len(entries), audit.MaxObjectIDs)
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = entries[i].ID
+	}
+	audit.Annotate(ctx, collection, ids...)
+	audit.AnnotateMore(ctx, len(entries)-n)
 }
 
 // objectID returns the {oid} path value, checked to be a STIX id.
@@ -368,6 +383,7 @@ func (h *Handler) getObject(w http.ResponseWriter, r *http.Request, p sharing.Pr
 			return fmt.Errorf("%w: object %q in collection %q", errkind.NotFound, oid, c.ID)
 		}
 	}
+	annotate(r.Context(), c.ID, page.Entries)
 	return writeEnvelope(w, mt, page)
 }
 
@@ -403,6 +419,7 @@ func (h *Handler) versions(w http.ResponseWriter, r *http.Request, p sharing.Pri
 			return fmt.Errorf("%w: object %q in collection %q", errkind.NotFound, oid, c.ID)
 		}
 	}
+	audit.Annotate(r.Context(), c.ID, oid)
 	var out struct {
 		More     bool     `json:"more"`
 		Next     string   `json:"next,omitempty"`
@@ -444,6 +461,7 @@ func (h *Handler) manifest(w http.ResponseWriter, r *http.Request, p sharing.Pri
 	if err != nil {
 		return fmt.Errorf("reading manifest of %s: %w", c.ID, err)
 	}
+	annotate(r.Context(), c.ID, page.Entries)
 	var out struct {
 		More    bool             `json:"more"`
 		Next    string           `json:"next,omitempty"`
@@ -510,6 +528,7 @@ func (h *Handler) deleteObject(w http.ResponseWriter, r *http.Request, p sharing
 		}
 		return fmt.Errorf("%w: object %q (no matching version) in collection %q", errkind.NotFound, oid, c.ID)
 	}
+	audit.Annotate(r.Context(), c.ID, oid)
 	h.log.InfoContext(r.Context(), "objects deleted", "collection", c.ID, "object", oid, "versions", n, "org", p.OrgID, "user", p.UserID)
 	w.Header().Set("Content-Type", mt)
 	w.Header().Set("Content-Length", "0")

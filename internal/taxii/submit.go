@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kizuna-cti/kizuna/internal/audit"
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/provenance/sign"
@@ -137,6 +138,12 @@ func (h *Handler) addObjects(w http.ResponseWriter, r *http.Request, p sharing.P
 	if err != nil {
 		return fmt.Errorf("reading status %s: %w", st.ID, err)
 	}
+	ids := make([]string, 0, min(len(final.Successes), audit.MaxObjectIDs))
+	for _, d := range final.Successes[:cap(ids)] {
+		ids = append(ids, d.ID)
+	}
+	audit.Annotate(ctx, c.ID, ids...)
+	audit.AnnotateMore(ctx, len(final.Successes)-len(ids))
 	h.log.InfoContext(ctx, "objects submitted", "collection", c.ID, "status", st.ID,
 		"objects", len(raws), "org", p.OrgID, "user", p.UserID, "signer_key", keyID)
 	return writeJSON(w, http.StatusAccepted, mt, toStatusResource(final))
