@@ -42,7 +42,13 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	code := exitCode(root.ExecuteContext(ctx), stderr)
+	recordCLI(ctx, root, args, code, stderr) // the audit trail (audit.go)
+	return code
+}
+
+// exitCode maps a command's error to its exit status, printing the message.
+func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
