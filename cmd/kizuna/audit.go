@@ -346,14 +346,21 @@ line can be proven against a signed tree head of the audit log.`,
 
 // cliActions lists the commands the audit trail records, with their action.
 var cliActions = map[string]audit.Action{
-	"import": audit.Write, "export": audit.Read,
-	"org create": audit.Admin, "org list": audit.Read,
-	"user create": audit.Admin, "user list": audit.Read,
-	"token create": audit.Admin, "token revoke": audit.Admin,
-	"misp import": audit.Write, "misp export": audit.Read,
-	"vuln import": audit.Write,
-	"feed add": audit.Admin, "feed run": audit.Write, "feed remove": audit.Admin,
-	"key add": audit.Admin,
+	"import":       audit.Write,
+	"export":       audit.Read,
+	"org create":   audit.Admin,
+	"org list":     audit.Read,
+	"user create":  audit.Admin,
+	"user list":    audit.Read,
+	"token create": audit.Admin,
+	"token revoke": audit.Admin,
+	"misp import":  audit.Write,
+	"misp export":  audit.Read,
+	"vuln import":  audit.Write,
+	"feed add":     audit.Admin,
+	"feed run":     audit.Write,
+	"feed remove":  audit.Admin,
+	"key add":      audit.Admin,
 }
 
 // secretFlag reports whether a flag's value must not be recorded.
