@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -248,11 +250,22 @@ func newFeedRunCmd() *cobra.Command {
 			}
 			defer st.Close()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-			led, err := ledger.Open(ctx, filepath.Dir(st.Path()), st, policy, log, ledger.Options{HubIdentity: hubOrgID(ctx, st)})
+			// A pull is a bulk import from the network: the same lazier
+			// garbage collector (unless GOGC is set), and the log append of
+			// one batch overlapping the store transaction of the next
+			// (Close waits for the log to catch up).
+			if os.Getenv("GOGC") == "" {
+				defer debug.SetGCPercent(debug.SetGCPercent(200))
+			}
+			led, err := ledger.Open(ctx, filepath.Dir(st.Path()), st, policy, log, ledger.Options{HubIdentity: hubOrgID(ctx, st), Deferred: true})
 			if err != nil {
 				return failure("feed run: transparency log: %v", err)
 			}
-			defer led.Close()
+			defer func() {
+				if err := led.Close(); err != nil {
+					log.Warn("feed run: transparency log", "err", err)
+				}
+			}()
 			reg, err := federation.OpenRegistry(ctx, filepath.Dir(st.Path()))
 			if err != nil {
 				return failure("feed run: %v", err)

@@ -83,6 +83,11 @@ func TestFeedCLI(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "pulled 0,") {
 		t.Fatalf("second feed run: exit %d, stdout %q", r.code, r.stdout)
 	}
+	// Every pulled version is in hub A's transparency log (appended in
+	// the background during the run, complete when feed run returns).
+	if out := kzOK(t, "audit", "verify", "--data", dirA); !strings.Contains(out, "ok: 1 stored versions match the log of 1 records") {
+		t.Errorf("audit verify after feed run: %q", out)
+	}
 	exported := kzOK(t, "export", "--data", dirA)
 	if !strings.Contains(exported, "198.51.100.1'") || strings.Contains(exported, "198.51.100.2'") || strings.Contains(exported, "198.51.100.3'") {
 		t.Errorf("hub A holds the wrong objects: %s", exported)
