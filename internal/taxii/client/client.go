@@ -279,7 +279,7 @@ func (c *Client) once(ctx context.Context, r request) (response, time.Duration, 
 		return response{}, 0, fmt.Errorf("%s %s: %w", r.method, u, err)
 	}
 	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, c.opt.MaxResponse+1))
+	b, err := readBody(res, c.opt.MaxResponse)
 	if err != nil {
 		return response{}, 0, fmt.Errorf("%s %s: reading response: %w", r.method, u, err)
 	}
@@ -307,6 +307,20 @@ func (c *Client) once(ctx context.Context, r request) (response, time.Duration, 
 		}
 	}
 	return response{header: res.Header, body: b}, 0, nil
+}
+
+// readBody reads up to limit+1 bytes of a response body, in one
+// allocation of the announced size when the server sent Content-Length
+// (a page of objects is held until its objects are stored: no slack).
+func readBody(res *http.Response, limit int64) ([]byte, error) {
+	r := io.LimitReader(res.Body, limit+1)
+	if n := res.ContentLength; n > 0 && n <= limit {
+		var buf bytes.Buffer
+		buf.Grow(int(n) + bytes.MinRead)
+		_, err := buf.ReadFrom(r)
+		return buf.Bytes(), err
+	}
+	return io.ReadAll(r)
 }
 
 // checkMedia accepts the TAXII and STIX 2.1 media types (and, leniently,
