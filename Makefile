@@ -1,8 +1,9 @@
 # Kizuna build and test entry points. `make test` is the project's test command.
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
+MAILPIT_VERSION ?= v1.33.1
 
-.PHONY: test lint unit csaf build bench fuzz
+.PHONY: test lint unit csaf build bench fuzz tools
 
 build:
 	$(GO) build -o bin/kizuna ./cmd/kizuna
@@ -16,7 +17,12 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-unit:
+# tools: programs the tests start (not Go module dependencies): mailpit, the real SMTP server the
+# e-mail delivery tests send to (internal/response/alert/deliver, found in $(go env GOPATH)/bin).
+tools:
+	$(GO) install github.com/axllent/mailpit@$(MAILPIT_VERSION)
+
+unit: tools
 	$(GO) test -count=1 -timeout 20m ./...
 
 csaf:
