@@ -125,7 +125,8 @@ server gracefully.`,
 			if err := srv.Start(ctx); err != nil {
 				return failure("serve: %v", err)
 			}
-			defer startFeedScheduler(ctx, dataDir, al.publisher.Store(st), policy, led, hubOrgID(ctx, st), log)() // feeds with --every
+			defer startFeedScheduler(ctx, dataDir, al.publisher.Store(st), policy, led, hubOrgID(ctx, st), log)()    // feeds with --every
+			defer startVulnSources(ctx, dataDir, al.publisher.Store(st), policy, led, hubOrgID(ctx, st), vdb, log)() // vulnerability sources with --every
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Kizuna hub serving at %s\n", srv.URL())
 			fmt.Fprintf(out, "TAXII 2.1 discovery: %s/taxii2/\n", srv.URL())

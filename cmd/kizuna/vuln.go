@@ -20,6 +20,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
+	"github.com/kizuna-cti/kizuna/internal/vuln/source"
 	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
@@ -30,7 +31,7 @@ func newVulnCmd() *cobra.Command {
 		Short: "Vulnerability database: import feeds (CVE 5, NVD, OSV, CSAF, KEV), scan SBOMs, list findings",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newVulnImportCmd(), newVulnScanCmd(), newVulnFindingsCmd())
+	cmd.AddCommand(newVulnImportCmd(), newVulnScanCmd(), newVulnFindingsCmd(), newVulnSourceCmd())
 	return cmd
 }
 
@@ -51,11 +52,12 @@ func openVulnDB(ctx context.Context, dataDir string, log *slog.Logger) (*vulndb.
 
 func newVulnImportCmd() *cobra.Command {
 	var (
-		dataDir, collection string
-		batch               int
+		dataDir, collection, token string
+		batch                      int
+		insecure                   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "import --data DIR FILE|DIR...",
+		Use:   "import --data DIR FILE|DIR|URL...",
 		Short: "Import vulnerability records into the local database and as STIX vulnerability objects",
 		Long: `Import reads vulnerability files: CVE JSON 5 records, NVD API 2.0 pages,
 OSV records (JSON, or YAML by extension), CSAF 2.0 advisories and the CISA KEV
@@ -72,6 +74,16 @@ x_kizuna_kev for KEV entries) submitted through the ingest pipeline as the hub,
 marked TLP:CLEAR. A newer record gives a new version of the object; importing
 the same files again changes nothing. Findings of the stored SBOMs are
 re-evaluated for every new or changed record.
+
+An https:// argument is a CSAF 2.0 provider: a domain (its
+/.well-known/csaf/provider-metadata.json, else the CSAF field of its
+security.txt) or the URL of its provider-metadata.json. Its ROLIE feeds (or
+directory distributions) are read and every advisory is downloaded, its
+SHA-256/SHA-512 hash and OpenPGP signature checked against the provider's
+keys and the document validated before import; advisories that fail are
+reported with their URL and skipped. TLP:GREEN, AMBER and RED distributions
+are read only with --token; AMBER and RED advisories are verified but not
+imported. kizuna vuln source add keeps a provider for incremental runs.
 
 A summary per format goes to stderr. Files that cannot be read or parsed are
 reported with the reason; the others are imported. Exit status: 0 all files
@@ -107,13 +119,30 @@ imported, 1 some files failed, 2 other errors.`,
 					fmt.Fprintf(stderr, "kizuna: vuln import: %s\n", strings.TrimPrefix(err.Error(), "vulndb: "))
 				},
 			}
-			sum, err := im.Import(ctx, args)
-			printImportSummary(stderr, sum)
-			if err != nil {
-				return failure("vuln import: %v", err)
+			urls, paths := splitURLs(args)
+			failed := 0
+			for _, u := range urls {
+				r := &source.Runner{DB: vdb, Emit: emit, CreatedBy: createdBy, Log: log}
+				res, err := r.Fetch(ctx, source.Source{Name: "import", Kind: source.CSAFProvider, URL: u, Token: token, InsecureSkipVerify: insecure}, nil)
+				if err != nil {
+					return failure("vuln import: %s: %v", u, err)
+				}
+				printSourceResult(stderr, u, res)
+				for _, f := range res.Failures {
+					fmt.Fprintf(stderr, "kizuna: vuln import: %s: %v\n", f.URL, f.Err)
+				}
+				failed += res.Failed
 			}
-			if sum.Failed > 0 {
-				return failure("vuln import: %d files not imported", sum.Failed)
+			if len(paths) > 0 {
+				sum, err := im.Import(ctx, paths)
+				printImportSummary(stderr, sum)
+				if err != nil {
+					return failure("vuln import: %v", err)
+				}
+				failed += sum.Failed
+			}
+			if failed > 0 {
+				return failure("vuln import: %d files not imported", failed)
 			}
 			return nil
 		},
@@ -122,6 +151,8 @@ imported, 1 some files failed, 2 other errors.`,
 	f.StringVar(&dataDir, "data", "", "data directory (created when missing; default $KIZUNA_DATA)")
 	f.StringVar(&collection, "collection", store.DefaultCollectionID, "collection the STIX vulnerability objects go into")
 	f.IntVar(&batch, "batch", 2000, "records per transaction")
+	f.StringVar(&token, "token", "", "CSAF provider URLs: Bearer token for TLP:GREEN/AMBER/RED distributions")
+	f.BoolVar(&insecure, "insecure-skip-verify", false, "CSAF provider URLs: do not verify the TLS certificate (test set-ups only)")
 	return cmd
 }
 
@@ -151,7 +182,13 @@ func hubEmitter(ctx context.Context, cmd *cobra.Command, st *sqlite.Store, dir, 
 	}
 	p := &ingest.Pipeline{Store: est, Policy: policy, Log: log, HubOrgID: hub, Recorder: led}
 	sub := ingest.Submission{Collection: collection, Principal: pr, DefaultTLP: sharing.TLPClear}
-	emit = func(ctx context.Context, objs []json.RawMessage) error {
+	return pipelineEmitter(p, sub), func() { led.Close(); closeBus() }, hub, nil
+}
+
+// pipelineEmitter returns a function that submits STIX objects through p
+// as sub says, failing on the first object refused.
+func pipelineEmitter(p *ingest.Pipeline, sub ingest.Submission) func(context.Context, []json.RawMessage) error {
+	return func(ctx context.Context, objs []json.RawMessage) error {
 		res, err := p.Submit(ctx, sub, objs)
 		if err != nil {
 			return err
@@ -161,7 +198,6 @@ func hubEmitter(ctx context.Context, cmd *cobra.Command, st *sqlite.Store, dir, 
 		}
 		return nil
 	}
-	return emit, func() { led.Close(); closeBus() }, hub, nil
 }
 
 // printImportSummary writes one line per format and the totals.

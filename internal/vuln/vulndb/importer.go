@@ -60,6 +60,29 @@ type parsedDoc struct {
 // and counted; the others are imported. The error is non-nil only when the
 // database or Emit failed or ctx was cancelled.
 func (im *Importer) Import(ctx context.Context, paths []string) (Summary, error) {
+	return im.importFrom(ctx, func(ctx context.Context, fn func(Doc) error) error { return Walk(ctx, paths, fn) })
+}
+
+// ImportDocs is Import for documents already in memory (downloaded ones:
+// Name is their URL, used in messages and given to OnFailure). A document
+// in no vulnerability format is a failure when Explicit is set, else
+// skipped.
+func (im *Importer) ImportDocs(ctx context.Context, docs []Doc) (Summary, error) {
+	return im.importFrom(ctx, func(ctx context.Context, fn func(Doc) error) error {
+		for _, d := range docs {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// importFrom imports the documents walk hands to its callback.
+func (im *Importer) importFrom(ctx context.Context, walk func(context.Context, func(Doc) error) error) (Summary, error) {
 	sum := Summary{Formats: map[Format]*FormatCount{}}
 	batch := im.BatchSize
 	if batch <= 0 {
@@ -76,7 +99,7 @@ func (im *Importer) Import(ctx context.Context, paths []string) (Summary, error)
 	walkErr := make(chan error, 1)
 	go func() {
 		defer close(docs)
-		walkErr <- Walk(ctx, paths, func(d Doc) error {
+		walkErr <- walk(ctx, func(d Doc) error {
 			select {
 			case docs <- d:
 				return nil

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kizuna-cti/kizuna/internal/csaf/fetch/fetchtest"
+)
+
+// TestVulnImportProvider imports a whole CSAF provider by URL; a
+// tampered advisory is named on stderr and the exit status is 1.
+func TestVulnImportProvider(t *testing.T) {
+	s := fetchtest.NewStatic(t, fetchtest.ROLIE)
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	s.Publish(t, fetchtest.Advisory(t, "CLI-1", "WHITE", 1, t0))
+	dir := vulnDataDir(t)
+	r := kz(t, "vuln", "import", "--data", dir, "--insecure-skip-verify", s.URL)
+	if r.code != 0 || !strings.Contains(r.stderr, s.URL+": 1 fetched, 0 unchanged, 0 failed, 0 withheld (TLP); records: 1 added") {
+		t.Fatalf("vuln import URL: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// The advisory's record is in the database: an inventory with the
+	// affected version matches it.
+	sr := kzIn(t, fetchtest.Package+"@1.0\n", "vuln", "scan", "--data", dir, "--sbom", "-", "--format", "json")
+	if sr.code != 0 || !strings.Contains(sr.stdout, `"CLI-1/`+fetchtest.CVE("CLI-1")+`"`) {
+		t.Errorf("scan: exit %d, %s %s", sr.code, sr.stdout, sr.stderr)
+	}
+	e := s.Publish(t, fetchtest.Advisory(t, "CLI-2", "WHITE", 1, t0))
+	p := s.Root("white/" + e.Path)
+	b, _ := os.ReadFile(p)
+	os.WriteFile(p, append(b, '\n'), 0o640)
+	r = kz(t, "vuln", "import", "--data", dir, "--insecure-skip-verify", s.URL)
+	if r.code != 1 || !strings.Contains(r.stderr, "cli-2.json") || !strings.Contains(r.stderr, "hash mismatch") {
+		t.Errorf("tampered: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// Plain HTTP to a non-loopback host is refused.
+	r = kz(t, "vuln", "import", "--data", dir, "http://csaf.example/")
+	checkFailure(t, r, 1, "https only")
+}
+
+// TestVulnSourceCLI: add, run twice (the second fetches nothing), list
+// with health, remove.
+func TestVulnSourceCLI(t *testing.T) {
+	s := fetchtest.NewStatic(t, fetchtest.Directory)
+	s.Token = "partner-token"
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	s.Publish(t, fetchtest.Advisory(t, "SRC-1", "WHITE", 1, t0))
+	s.Publish(t, fetchtest.Advisory(t, "SRC-AMBER", "AMBER", 1, t0))
+	dir := vulnDataDir(t)
+	checkFailure(t, kz(t, "vuln", "source", "add", "--data", dir, "--name", "x", "--url", s.URL, "--kind", "rss"), 2, "kind")
+	checkFailure(t, kz(t, "vuln", "source", "add", "--data", dir, "--name", "x", "--kind", "kev"), 2, "required")
+	kzOK(t, "vuln", "source", "add", "--data", dir, "--name", "vendor", "--url", s.URL, "--kind", "csaf-provider",
+		"--every", "6h", "--token", "partner-token", "--insecure-skip-verify")
+	checkFailure(t, kz(t, "vuln", "source", "add", "--data", dir, "--name", "vendor", "--url", s.URL, "--kind", "kev"), 1, "already exists")
+	out := kzOK(t, "vuln", "source", "run", "--data", dir, "--name", "vendor")
+	if !strings.Contains(out, "vendor: 2 fetched, 0 unchanged, 0 failed, 1 withheld (TLP); records: 1 added") {
+		t.Errorf("first run: %q", out)
+	}
+	out = kzOK(t, "vuln", "source", "run", "--data", dir, "--name", "vendor")
+	if !strings.Contains(out, "vendor: 0 fetched") || !strings.Contains(out, "not modified") {
+		t.Errorf("second run: %q", out)
+	}
+	var list []sourceJSON
+	if err := json.Unmarshal([]byte(kzOK(t, "vuln", "source", "list", "--data", dir, "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Fetched != 2 || list[0].Imported != 1 || list[0].Withheld != 1 || list[0].LastSuccess.IsZero() ||
+		!list[0].Token || list[0].Every != "6h0m0s" {
+		t.Errorf("list: %+v", list)
+	}
+	if table := kzOK(t, "vuln", "source", "list", "--data", dir); strings.Contains(table, "partner-token") || !strings.Contains(table, "vendor") {
+		t.Errorf("table: %q", table)
+	}
+	checkFailure(t, kz(t, "vuln", "source", "run", "--data", dir, "--name", "nope"), 1, "no source named")
+	kzOK(t, "vuln", "source", "remove", "--data", dir, "--name", "vendor")
+	checkFailure(t, kz(t, "vuln", "source", "remove", "--data", dir, "--name", "vendor"), 1, "no source named")
+}

@@ -1,0 +1,270 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kizuna-cti/kizuna/internal/csaf/fetch"
+	"github.com/kizuna-cti/kizuna/internal/errkind"
+	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
+)
+
+// Result is the outcome of one run.
+type Result struct {
+	// Fetched counts documents downloaded (and, for CSAF, verified);
+	// Unchanged CSAF advisories skipped because the provider lists them
+	// with the time already handled; Failed documents and lists that
+	// failed; Withheld CSAF advisories not imported because of their TLP
+	// label (AMBER, RED, or none known).
+	Fetched, Unchanged, Failed, Withheld int
+	// NotModified is set when the server answered 304 to a single-URL
+	// source.
+	NotModified bool
+	// Added, Updated, STIX and NewFindings are the vulnerability
+	// database's counts (records added and updated in place, STIX objects
+	// submitted, findings that did not exist before).
+	Added, Updated, STIX, NewFindings int
+	// Skipped names the CSAF feeds and directories not read, with the
+	// reason (no token for their TLP label, not modified).
+	Skipped []string
+	// Failures gives each failed document or list by URL, with the
+	// reason.
+	Failures []fetch.Failure
+	// KeyProblems lists provider keys that could not be used.
+	KeyProblems []string
+}
+
+// Runner runs sources into a vulnerability database.
+type Runner struct {
+	// Registry keeps the sources; only Run and RunDue need it.
+	Registry *Registry
+	DB       *vulndb.DB
+	// Emit, when set, receives the STIX vulnerability objects of what
+	// changed (the ingest pipeline, as the hub).
+	Emit func(ctx context.Context, objs []json.RawMessage) error
+	// CreatedBy goes into the STIX objects (the hub's identity).
+	CreatedBy string
+	Log       *slog.Logger
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Run runs the named source now, with its stored state, and records the
+// outcome in its health. A run with failed documents is a failed run
+// (LastError names the first); the documents that passed are imported.
+func (r *Runner) Run(ctx context.Context, name string) (Result, error) {
+	s, err := r.Registry.Get(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := r.Registry.begin(ctx, name, r.now()); err != nil {
+		return Result{}, err
+	}
+	st, err := r.Registry.loadState(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	res, runErr := r.Fetch(ctx, s.Source, st)
+	if runErr == nil {
+		runErr = r.Registry.saveState(ctx, name, st)
+	}
+	if runErr == nil && len(res.Failures) > 0 {
+		f := res.Failures[0]
+		runErr = fmt.Errorf("%d failed, first %s: %w", len(res.Failures), f.URL, f.Err)
+	}
+	if err := r.Registry.finish(context.WithoutCancel(ctx), name, r.now(), res, runErr); err != nil && runErr == nil {
+		runErr = err
+	}
+	return res, runErr
+}
+
+// Fetch runs a source with the state st (updated in place; nil: fetch
+// everything) without the registry: kizuna vuln import URL uses it.
+func (r *Runner) Fetch(ctx context.Context, s Source, st *fetch.State) (Result, error) {
+	if st == nil {
+		st = &fetch.State{}
+	}
+	if st.Lists == nil {
+		st.Lists = map[string]fetch.Validators{}
+	}
+	opt := fetch.Options{Token: s.Token, InsecureSkipVerify: s.InsecureSkipVerify, Log: r.Log}
+	if s.Kind == NVD {
+		opt.TokenHeader = "apiKey"
+	}
+	c := fetch.New(opt)
+	if s.Kind == CSAFProvider {
+		return r.fetchCSAF(ctx, c, s, st)
+	}
+	return r.fetchFile(ctx, c, s, st)
+}
+
+// fetchCSAF syncs a CSAF provider and imports WHITE advisories marked
+// TLP:CLEAR and GREEN ones marked TLP:GREEN. AMBER and RED advisories are
+// verified but not imported: their findings would reach organisations
+// outside the label's audience (as for kizuna csaf publish).
+func (r *Runner) fetchCSAF(ctx context.Context, c *fetch.Client, s Source, st *fetch.State) (Result, error) {
+	var res Result
+	sink := func(ctx context.Context, docs []fetch.Document) (map[string]error, error) {
+		failed := map[string]error{}
+		groups := map[sharing.TLP][]vulndb.Doc{}
+		for _, d := range docs {
+			switch d.TLP {
+			case "WHITE":
+				groups[sharing.TLPClear] = append(groups[sharing.TLPClear], vulndb.Doc{Name: d.URL, Data: d.Data, Explicit: true})
+			case "GREEN":
+				groups[sharing.TLPGreen] = append(groups[sharing.TLPGreen], vulndb.Doc{Name: d.URL, Data: d.Data, Explicit: true})
+			default:
+				res.Withheld++
+				r.log().InfoContext(ctx, "CSAF advisory not imported: TLP", "source", s.Name, "url", d.URL, "tlp", d.TLP)
+			}
+		}
+		for _, tlp := range []sharing.TLP{sharing.TLPClear, sharing.TLPGreen} {
+			if len(groups[tlp]) == 0 {
+				continue
+			}
+			if err := r.importDocs(ctx, &res, groups[tlp], tlp, failed); err != nil {
+				return nil, err
+			}
+		}
+		return failed, nil
+	}
+	rep, err := c.Sync(ctx, s.URL, st, sink)
+	res.Fetched, res.Unchanged, res.Failed = rep.Fetched, rep.Unchanged, rep.Failed
+	res.Skipped, res.Failures, res.KeyProblems = rep.Skipped, rep.Failures, rep.KeyProblems
+	return res, err
+}
+
+// importDocs imports documents with the markings of tlp, adding to res and
+// recording failed documents in failed.
+func (r *Runner) importDocs(ctx context.Context, res *Result, docs []vulndb.Doc, tlp sharing.TLP, failed map[string]error) error {
+	im := &vulndb.Importer{
+		DB: r.DB, Emit: r.Emit, CreatedBy: r.CreatedBy, Markings: []string{sharing.MarkingID(tlp)},
+		OnFailure: func(name string, err error) { failed[name] = err },
+	}
+	sum, err := im.ImportDocs(ctx, docs)
+	res.add(sum)
+	return err
+}
+
+// importPaths imports files (archives) marked TLP:CLEAR.
+func (r *Runner) importPaths(ctx context.Context, res *Result, paths []string, failed map[string]error) error {
+	im := &vulndb.Importer{
+		DB: r.DB, Emit: r.Emit, CreatedBy: r.CreatedBy, Markings: []string{sharing.TLP2Clear},
+		OnFailure: func(name string, err error) { failed[name] = err },
+	}
+	sum, err := im.Import(ctx, paths)
+	res.add(sum)
+	return err
+}
+
+func (res *Result) add(sum vulndb.Summary) {
+	res.Added += sum.Added
+	res.Updated += sum.Updated
+	res.STIX += sum.STIX
+	res.NewFindings += sum.NewFindings
+}
+
+// kindFormats are the formats a single-URL source of each kind may serve.
+var kindFormats = map[Kind][]vulndb.Format{
+	KEV:  {vulndb.FormatKEV},
+	OSV:  {vulndb.FormatOSV},
+	NVD:  {vulndb.FormatNVD},
+	CVE5: {vulndb.FormatCVE5},
+}
+
+// fetchFile downloads a single-URL source (conditionally on the last
+// run's validators) and imports it: a JSON document in the kind's format,
+// or a zip or gzip'd tar archive.
+func (r *Runner) fetchFile(ctx context.Context, c *fetch.Client, s Source, st *fetch.State) (Result, error) {
+	var res Result
+	var cond *fetch.Validators
+	if v, ok := st.Lists[s.URL]; ok {
+		cond = &v
+	}
+	body, v, notModified, err := c.Get(ctx, s.URL, vulndb.MaxFileSize, cond)
+	if err != nil {
+		return res, err
+	}
+	if notModified {
+		res.NotModified = true
+		return res, nil
+	}
+	res.Fetched = 1
+	failed := map[string]error{}
+	switch {
+	case bytes.HasPrefix(body, []byte("PK\x03\x04")), bytes.HasPrefix(body, []byte{0x1f, 0x8b}):
+		ext := ".zip"
+		if body[0] == 0x1f {
+			ext = ".tar.gz"
+		}
+		dir, err := os.MkdirTemp("", "kizuna-source-")
+		if err != nil {
+			return res, err
+		}
+		defer os.RemoveAll(dir)
+		p := filepath.Join(dir, s.Name+ext)
+		if err := os.WriteFile(p, body, 0o600); err != nil {
+			return res, err
+		}
+		if err := r.importPaths(ctx, &res, []string{p}, failed); err != nil {
+			return res, err
+		}
+	default:
+		if f := vulndb.Detect(s.URL, body); !containsFormat(kindFormats[s.Kind], f) {
+			err := fmt.Errorf("%s: a %s source, but the document is %s: %w", s.URL, s.Kind, describe(f), errkind.Invalid)
+			res.Failed++
+			res.Failures = append(res.Failures, fetch.Failure{URL: s.URL, Err: err})
+			return res, nil
+		}
+		if err := r.importDocs(ctx, &res, []vulndb.Doc{{Name: s.URL, Data: body, Explicit: true}}, sharing.TLPClear, failed); err != nil {
+			return res, err
+		}
+	}
+	for name, err := range failed {
+		res.Failed++
+		res.Failures = append(res.Failures, fetch.Failure{URL: name, Err: err})
+	}
+	if len(failed) == 0 && (v.ETag != "" || v.LastModified != "") {
+		st.Lists[s.URL] = v
+	} else {
+		delete(st.Lists, s.URL)
+	}
+	return res, nil
+}
+
+func containsFormat(fs []vulndb.Format, f vulndb.Format) bool {
+	for _, x := range fs {
+		if x == f || (x == vulndb.FormatOSV && f == vulndb.FormatOSVYAML) {
+			return true
+		}
+	}
+	return false
+}
+
+func describe(f vulndb.Format) string {
+	if f == vulndb.FormatUnknown {
+		return "in no vulnerability format"
+	}
+	return string(f)
+}
