@@ -125,14 +125,15 @@ of drafts without one; --org names recipient organisations (identity ids)
 of TLP:AMBER advisories. Prints one line per advisory: TLP, path, id and
 version.
 
-TLP:WHITE and TLP:GREEN advisories are then imported like kizuna vuln
-import does: each vulnerability becomes a record of DIR/vuln.db (the
-findings of the organisations' SBOMs are re-evaluated, so affected
-organisations see them in their findings) and a STIX vulnerability object
-submitted through the ingest pipeline as the hub, marked with the
-advisory's TLP (CLEAR or GREEN). AMBER and RED advisories are not imported
-(their findings would reach organisations the TLP excludes). --no-stix
-skips the import. Exit status: 0 all published, 1 a document was refused
+Each advisory is then imported like kizuna vuln import does: each
+vulnerability becomes a record of DIR/vuln.db (the findings of the
+organisations' SBOMs are re-evaluated, so affected organisations see them
+in their findings) and a STIX vulnerability object submitted through the
+ingest pipeline as the hub, marked with the advisory's TLP. The records of
+TLP:AMBER and RED advisories are restricted to the advisory's audience:
+only the hub and the --org recipients of an AMBER advisory get findings
+(RED: no organisation; the STIX object reaches the named people only), and
+the STIX objects carry the recipients. --no-stix skips the import. Exit status: 0 all published, 1 a document was refused
 or not imported, 2 bad usage.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -167,7 +168,7 @@ or not imported, 2 bad usage.`,
 					return failure("%s: %v", name, err)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s/%s\t%s\t%s\n", e.TLP, e.Dir(), e.Path, e.ID, e.Version)
-				if noSTIX || (e.TLP != "WHITE" && e.TLP != "GREEN") {
+				if noSTIX {
 					continue
 				}
 				if err := importCSAF(cmd, dataDir, e); err != nil {
@@ -181,13 +182,13 @@ or not imported, 2 bad usage.`,
 	cmd.Flags().StringVar(&tlp, "tlp", "", "TLP label for drafts without one: WHITE, GREEN, AMBER or RED")
 	cmd.Flags().StringSliceVar(&orgs, "org", nil, "recipient organisation (identity id) of TLP:AMBER advisories; repeatable")
 	cmd.Flags().BoolVar(&asIs, "as-is", false, "publish complete documents unchanged (no draft completion)")
-	cmd.Flags().BoolVar(&noSTIX, "no-stix", false, "do not import WHITE/GREEN advisories into the vulnerability database and as STIX objects")
+	cmd.Flags().BoolVar(&noSTIX, "no-stix", false, "do not import the advisories into the vulnerability database and as STIX objects")
 	return cmd
 }
 
-// importCSAF imports a published TLP:WHITE or TLP:GREEN advisory into
-// DIR/vuln.db and as STIX vulnerability objects marked with its TLP, and
-// reports the records and new findings on stderr.
+// importCSAF imports a published advisory into DIR/vuln.db and as STIX
+// vulnerability objects marked with its TLP (restricted to its audience
+// for AMBER and RED), and reports the records and new findings on stderr.
 func importCSAF(cmd *cobra.Command, dataDir string, e csaf.Entry) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
@@ -207,14 +208,15 @@ func importCSAF(cmd *cobra.Command, dataDir string, e csaf.Entry) error {
 		return err
 	}
 	defer closeEmit()
-	tlp := sharing.TLPClear
-	if e.TLP == "GREEN" {
-		tlp = sharing.TLPGreen
+	tlp, err := sharing.ParseTLP(e.TLP)
+	if err != nil {
+		return failure("csaf publish: %s: %v", e.ID, err)
 	}
 	var failed error
 	im := &vulndb.Importer{
 		DB: vdb, Emit: emit, CreatedBy: createdBy, Markings: []string{sharing.MarkingID(tlp)},
-		OnFailure: func(_ string, err error) { failed = err },
+		Distribution: vulndb.Restriction(tlp, sharing.Label{ProducerOrg: createdBy, Orgs: e.Orgs, Users: e.Users}),
+		OnFailure:    func(_ string, err error) { failed = err },
 	}
 	sum, err := im.Import(ctx, []string{filepath.Join(dataDir, "csaf", e.Dir(), filepath.FromSlash(e.Path))})
 	if err == nil {

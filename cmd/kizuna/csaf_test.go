@@ -21,6 +21,9 @@ func runCSAF(t *testing.T, stdin []byte, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
+// csafRecipient is the recipient organisation of the AMBER draft.
+const csafRecipient = "identity--00000000-0000-4000-8000-0000000000a1"
+
 func TestCSAFCommands(t *testing.T) {
 	dir := t.TempDir()
 	bsi := filepath.Join(csafTestdata, "bsi-2022-0001.json")
@@ -56,7 +59,8 @@ func TestCSAFCommands(t *testing.T) {
 			errOut: "kizuna: RHSA-2021:5217: 1 vulnerability records added, 0 updated, 1 STIX objects"},
 		{name: "publish again", args: []string{"publish", "--data", dir, "--as-is", bsi}, code: 0,
 			errOut: "kizuna: BSI-2022-0001: 0 vulnerability records added, 0 updated, 0 STIX objects"},
-		{name: "publish draft", args: []string{"publish", "--data", dir, draft}, code: 0, out: []string{"AMBER\tamber/"}, errNot: "records added"},
+		{name: "publish draft", args: []string{"publish", "--data", dir, "--org", csafRecipient, draft}, code: 0, out: []string{"AMBER\tamber/"},
+			errOut: "kizuna: KIZUNA-2026-0001: 1 vulnerability records added, 0 updated, 1 STIX objects"},
 		{name: "publish broken", args: []string{"publish", "--data", dir, "--as-is", "-"}, stdin: broken, code: 1,
 			out: []string{"6.1.16"}, errOut: "not published"},
 		{name: "publish draft without TLP", args: []string{"publish", "--data", dir, "-"}, code: 1,
@@ -87,12 +91,13 @@ func TestCSAFCommands(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	// The STIX vulnerability objects are in the hub's collection, TLP:CLEAR.
+	// The STIX vulnerability objects are in the hub's collection, TLP:CLEAR,
+	// and the AMBER advisory's marked AMBER and distributed to its recipient.
 	var out, errOut bytes.Buffer
 	if code := run(context.Background(), []string{"export", "--data", dir}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("export: %d %s", code, errOut.String())
 	}
-	for _, s := range []string{`"type":"vulnerability"`, "CVE-2022-27193", sharing.TLP2Clear} {
+	for _, s := range []string{`"type":"vulnerability"`, "CVE-2022-27193", sharing.TLP2Clear, sharing.TLP2Amber, sharing.DistributionExtension, csafRecipient} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("export lacks %s:\n%.2000s", s, out.String())
 		}

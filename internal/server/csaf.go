@@ -308,15 +308,16 @@ func (h *csafHandler) publish(w http.ResponseWriter, r *http.Request, p sharing.
 	return writeAPIJSON(w, http.StatusCreated, res)
 }
 
-// importAdvisory imports a published TLP:WHITE or TLP:GREEN advisory into
-// the vulnerability database (when the server has one): records, findings
-// re-evaluated for the organisations' SBOMs, and STIX vulnerability
-// objects marked with the advisory's TLP through the ingest pipeline, as
-// the publishing analyst on behalf of the hub. AMBER and RED advisories
-// are not imported: their findings would reach organisations the TLP
-// excludes.
+// importAdvisory imports a published advisory into the vulnerability
+// database (when the server has one): records, findings re-evaluated for
+// the organisations' SBOMs, and STIX vulnerability objects marked with the
+// advisory's TLP through the ingest pipeline, as the publishing analyst on
+// behalf of the hub. The records of a TLP:AMBER or RED advisory carry its
+// distribution: only organisations the sharing policy lets see the
+// advisory get findings (and so notifications), and the STIX objects name
+// its recipients.
 func (h *csafHandler) importAdvisory(ctx context.Context, p sharing.Principal, e csaf.Entry, res *publishResponse) error {
-	if h.s.cfg.Vuln == nil || (e.TLP != "WHITE" && e.TLP != "GREEN") {
+	if h.s.cfg.Vuln == nil {
 		return nil
 	}
 	tlp := csafTLP(e.TLP)
@@ -330,6 +331,7 @@ func (h *csafHandler) importAdvisory(ctx context.Context, p sharing.Principal, e
 	var failed error
 	im := &vulndb.Importer{
 		DB: h.s.cfg.Vuln, CreatedBy: h.s.cfg.HubOrgID, Markings: []string{sharing.MarkingID(tlp)},
+		Distribution: vulndb.Restriction(tlp, sharing.Label{ProducerOrg: e.ProducerOrg, ProducerUser: e.ProducerUser, Orgs: e.Orgs, Users: e.Users}),
 		Emit: func(ctx context.Context, objs []json.RawMessage) error {
 			r, err := pl.Submit(ctx, sub, objs)
 			if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -183,40 +184,136 @@ func TestCSAFPublishAPI(t *testing.T) {
 }
 
 // A WHITE advisory published through the API becomes a vulnerability
-// record and a TLP:CLEAR STIX vulnerability object others can read; an
-// AMBER one does not.
+// record and a TLP:CLEAR STIX vulnerability object others can read.
 func TestCSAFPublishImports(t *testing.T) {
-	f := newFixture(t, func(cfg *Config) {
-		db, err := vulndb.Open(context.Background(), t.TempDir(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		cfg.Vuln = db
-	})
-	withVulnerability := func(id, tlp, cve string) []byte {
-		d := string(csafDraft(id, tlp))
-		d = strings.TrimSuffix(d, "}") + `,"product_tree":{"full_product_names":[{"name":"Example 1.0","product_id":"P1","product_identification_helper":{"purl":"pkg:npm/example@1.0.0"}}]},
-		"vulnerabilities":[{"cve":"` + cve + `","product_status":{"known_affected":["P1"]}}]}`
-		return []byte(d)
-	}
-	r := f.publishCSAF("analyst", withVulnerability("KZ-W", "WHITE", "CVE-2024-0001"), "")
+	f := newFixture(t, withCSAFVuln(t, nil))
+	r := f.publishCSAF("analyst", csafWithVulnerability("KZ-W", "WHITE", "CVE-2024-0001"), "")
 	wantStatus(t, r, http.StatusCreated)
 	imp, _ := r.json(t)["imported"].(map[string]any)
 	if imp["records_added"] != float64(1) || imp["stix_objects"] != float64(1) {
 		t.Fatalf("imported: %s", r.body)
 	}
-	r = f.publishCSAF("analyst", withVulnerability("KZ-A", "AMBER", "CVE-2024-0002"), "")
-	wantStatus(t, r, http.StatusCreated)
-	if _, ok := r.json(t)["imported"]; ok {
-		t.Fatalf("AMBER advisory imported: %s", r.body)
-	}
 	objs := f.get("alice", objectsPath(store.DefaultCollectionID)+"?match[type]=vulnerability")
 	wantStatus(t, objs, http.StatusOK)
-	if !strings.Contains(string(objs.body), "CVE-2024-0001") || strings.Contains(string(objs.body), "CVE-2024-0002") {
+	if !strings.Contains(string(objs.body), "CVE-2024-0001") || !strings.Contains(string(objs.body), sharing.TLP2Clear) {
 		t.Errorf("vulnerability objects seen by alice:\n%s", objs.body)
 	}
-	if !strings.Contains(string(objs.body), sharing.TLP2Clear) {
-		t.Errorf("vulnerability object not marked TLP:CLEAR:\n%s", objs.body)
+}
+
+// withCSAFVuln gives the server a vulnerability database; notified, when
+// set, receives every finding the database notifies.
+func withCSAFVuln(t *testing.T, notified *[]vulndb.Finding) fixtureOpt {
+	return func(cfg *Config) {
+		db, err := vulndb.Open(context.Background(), t.TempDir(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if notified != nil {
+			db.Subscribe(func(_ context.Context, fs []vulndb.Finding) { *notified = append(*notified, fs...) })
+		}
+		cfg.Vuln = db
+	}
+}
+
+// csafWithVulnerability is a draft about one CVE affecting
+// pkg:npm/example@1.0.0.
+func csafWithVulnerability(id, tlp, cve string) []byte {
+	d := string(csafDraft(id, tlp))
+	d = strings.TrimSuffix(d, "}") + `,"product_tree":{"full_product_names":[{"name":"Example 1.0","product_id":"P1","product_identification_helper":{"purl":"pkg:npm/example@1.0.0"}}]},
+		"vulnerabilities":[{"cve":"` + cve + `","product_status":{"known_affected":["P1"]}}]}`
+	return []byte(d)
+}
+
+// TestCSAFPublishTLPMatrix publishes one advisory per TLP label about a
+// component that acme and beta both run (SBOMs uploaded before and after
+// publication) and checks, for every organisation and user, who sees the
+// STIX vulnerability object, who gets the finding and who is notified:
+// nobody outside an advisory's distribution.
+func TestCSAFPublishTLPMatrix(t *testing.T) {
+	var notified []vulndb.Finding
+	f := newFixture(t, withCSAFVuln(t, &notified))
+	upload := func(user, asset string) {
+		r := f.do(req{method: http.MethodPost, path: "/api/v1/sboms?name=" + asset + "&filename=inv.txt", user: user,
+			body: []byte("pkg:npm/example@1.0.0\n"), header: map[string]string{"Content-Type": "application/octet-stream", "Accept": "application/json"}})
+		wantStatus(t, r, http.StatusCreated)
+	}
+	upload("alice", "before")
+	upload("bob", "before")
+	advisories := []struct{ id, tlp, query, cve string }{
+		{"KZ-M-WHITE", "WHITE", "", "CVE-2024-1001"},
+		{"KZ-M-GREEN", "GREEN", "", "CVE-2024-1002"},
+		{"KZ-M-AMBER", "AMBER", "", "CVE-2024-1003"},
+		{"KZ-M-AMBER-ACME", "AMBER", "?org=" + orgAcme, "CVE-2024-1004"},
+		{"KZ-M-RED", "RED", "", "CVE-2024-1005"},
+	}
+	for _, a := range advisories {
+		r := f.publishCSAF("analyst", csafWithVulnerability(a.id, a.tlp, a.cve), a.query)
+		wantStatus(t, r, http.StatusCreated)
+		if imp, _ := r.json(t)["imported"].(map[string]any); imp["stix_objects"] != float64(1) {
+			t.Fatalf("%s imported: %s", a.id, r.body)
+		}
+	}
+	upload("alice", "after")
+	upload("bob", "after")
+
+	// Who may see each advisory's objects (users) and findings (orgs).
+	type want struct{ users, orgs []string }
+	wants := map[string]want{
+		"CVE-2024-1001": {[]string{"", "alice", "bob", "analyst"}, []string{orgAcme, orgBeta}},
+		"CVE-2024-1002": {[]string{"alice", "bob", "analyst"}, []string{orgAcme, orgBeta}},
+		"CVE-2024-1003": {[]string{"analyst"}, nil},
+		"CVE-2024-1004": {[]string{"alice", "analyst"}, []string{orgAcme}},
+		"CVE-2024-1005": {[]string{"analyst"}, nil},
+	}
+	objects := map[string]string{}
+	for _, u := range []string{"", "alice", "bob", "analyst"} {
+		r := f.get(u, objectsPath(store.DefaultCollectionID)+"?match[type]=vulnerability")
+		if u == "" {
+			r = f.get("", "/public/clear")
+		}
+		wantStatus(t, r, http.StatusOK)
+		objects[u] = string(r.body)
+	}
+	findings := map[string][]vulndb.Finding{
+		orgAcme: decodeFindings(t, f.api(http.MethodGet, "alice", "/api/v1/findings", "")).Findings,
+		orgBeta: decodeFindings(t, f.api(http.MethodGet, "bob", "/api/v1/findings", "")).Findings,
+	}
+	for _, a := range advisories {
+		w := wants[a.cve]
+		for _, u := range []string{"", "alice", "bob", "analyst"} {
+			if got := strings.Contains(objects[u], a.cve); got != slices.Contains(w.users, u) {
+				t.Errorf("%s (%s): %s sees the STIX object: %v", a.id, a.tlp, u, got)
+			}
+		}
+		for _, org := range []string{orgAcme, orgBeta} {
+			n := 0
+			for _, fd := range findings[org] {
+				if strings.Contains(fd.Vulnerability, a.cve) {
+					n++
+				}
+			}
+			wantN := 0
+			if slices.Contains(w.orgs, org) {
+				wantN = 2 // assets "before" and "after"
+			}
+			if n != wantN {
+				t.Errorf("%s (%s): %s has %d findings, want %d", a.id, a.tlp, org, n, wantN)
+			}
+			notes := 0
+			for _, fd := range notified {
+				if fd.Org == org && strings.Contains(fd.Vulnerability, a.cve) {
+					notes++
+				}
+			}
+			if notes != wantN {
+				t.Errorf("%s (%s): %s notified of %d findings, want %d", a.id, a.tlp, org, notes, wantN)
+			}
+		}
+	}
+	for _, marking := range []string{sharing.TLP2Amber, sharing.TLP2Red, sharing.DistributionExtension} {
+		if !strings.Contains(objects["analyst"], marking) {
+			t.Errorf("the analyst's objects lack %s:\n%s", marking, objects["analyst"])
+		}
 	}
 }

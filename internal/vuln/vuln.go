@@ -43,6 +43,25 @@ type Vulnerability struct {
 	Withdrawn  time.Time   `json:"withdrawn,omitzero"`
 	References []Reference `json:"references,omitempty"`
 	Affected   []Affected  `json:"affected,omitempty"`
+	// Distribution, when set, restricts the record, its STIX object and
+	// its findings to an audience (a TLP:AMBER or RED advisory of the
+	// hub); nil for public records.
+	Distribution *Distribution `json:"distribution,omitempty"`
+}
+
+// Distribution is the audience of a restricted record, in the terms of the
+// sharing policy (internal/sharing decides who belongs to it).
+type Distribution struct {
+	// TLP is the TLP 2.0 level: "amber", "amber+strict" or "red".
+	TLP string `json:"tlp"`
+	// ProducerOrg and ProducerUser published the record (identity and
+	// user ids).
+	ProducerOrg  string `json:"producer_org,omitempty"`
+	ProducerUser string `json:"producer_user,omitempty"`
+	// Orgs and Users are the named recipients (organisation identity ids
+	// for AMBER, user ids for RED).
+	Orgs  []string `json:"orgs,omitempty"`
+	Users []string `json:"users,omitempty"`
 }
 
 // IsWithdrawn reports whether the record was withdrawn or rejected.

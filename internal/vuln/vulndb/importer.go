@@ -21,6 +21,10 @@ type Importer struct {
 	// CreatedBy and Markings go into every STIX object (see STIX).
 	CreatedBy string
 	Markings  []string
+	// Distribution, when set, restricts every imported record (a TLP:AMBER
+	// or RED advisory): only the organisations the sharing policy lets
+	// see it get findings, and its STIX objects name the recipients.
+	Distribution *vuln.Distribution
 	// BatchSize is the number of records per transaction (default 2000).
 	BatchSize int
 	// Workers parse files in parallel (default GOMAXPROCS).
@@ -170,6 +174,11 @@ func (im *Importer) importFrom(ctx context.Context, walk func(context.Context, f
 			continue
 		}
 		c.Records += len(r.p.Vulns)
+		if im.Distribution != nil {
+			for _, v := range r.p.Vulns {
+				v.Distribution = im.Distribution
+			}
+		}
 		pending = append(pending, r.p.Vulns...)
 		if len(pending) >= batch {
 			if err := flush(); err != nil {

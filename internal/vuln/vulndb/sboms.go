@@ -102,6 +102,12 @@ func (d *DB) UploadSBOM(ctx context.Context, org, orgName, asset, file string, r
 	for i, m := range ms {
 		fs[i] = d.stamp(FromMatch(m), org, asset, info.Version)
 	}
+	fs = deliverable(fs, func(id string) *vuln.Distribution {
+		if v, ok := d.mdb.Get(id); ok {
+			return v.Distribution
+		}
+		return nil
+	})
 	fs = d.vex.filter(fs)
 	fresh, err := d.replaceAssetFindings(ctx, tx, org, asset, fs)
 	if err != nil {
@@ -206,6 +212,7 @@ func (d *DB) replaceVulnFindings(ctx context.Context, tx *sql.Tx, v *vuln.Vulner
 		org, asset := splitInvID(m.SBOM)
 		fs[i] = d.stamp(FromMatch(m), org, asset, d.vers[m.SBOM])
 	}
+	fs = deliverable(fs, func(string) *vuln.Distribution { return v.Distribution })
 	fs = d.vex.filter(fs)
 	return d.insertFindings(ctx, tx, fs, old)
 }

@@ -48,7 +48,7 @@ func STIX(ch Change, createdBy string, markings []string) (json.RawMessage, erro
 		Type: "vulnerability", SpecVersion: "2.1", ID: STIXID(v.ID),
 		Created: stixTime(ch.Created), Modified: stixTime(ch.Modified), Name: v.ID,
 		CreatedByRef: createdBy, Markings: markings, Aliases: v.Aliases, Source: v.Source,
-		Revoked: v.IsWithdrawn(),
+		Revoked: v.IsWithdrawn(), Extensions: stixDistribution(v.Distribution),
 	}
 	desc := v.Summary
 	if v.Details != "" {
@@ -124,6 +124,9 @@ type stixVulnerability struct {
 	Severity     string    `json:"x_kizuna_severity,omitempty"`
 	Score        float64   `json:"x_kizuna_cvss_score,omitempty"`
 	KEV          *stixKEV  `json:"x_kizuna_kev,omitempty"`
+	// Extensions carries the distribution extension of a restricted
+	// record (its named recipients).
+	Extensions map[string]any `json:"extensions,omitempty"`
 }
 
 type stixRef struct {

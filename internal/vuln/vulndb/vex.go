@@ -20,9 +20,15 @@ type vexIndex struct {
 	db *match.DB
 	// cves maps a statement record's id to its CVE ids.
 	cves map[string][]string
+	// dist holds the distribution of restricted statement records: their
+	// statements suppress only the findings of organisations that may
+	// see them.
+	dist map[string]*vuln.Distribution
 }
 
-func newVEXIndex() *vexIndex { return &vexIndex{db: match.NewDB(), cves: map[string][]string{}} }
+func newVEXIndex() *vexIndex {
+	return &vexIndex{db: match.NewDB(), cves: map[string][]string{}, dist: map[string]*vuln.Distribution{}}
+}
 
 // hasStatements reports whether v has known_not_affected entries.
 func hasStatements(v *vuln.Vulnerability) bool {
@@ -41,6 +47,7 @@ func (x *vexIndex) add(v *vuln.Vulnerability) {
 		if _, ok := x.cves[v.ID]; ok {
 			x.db.Add(&vuln.Vulnerability{ID: v.ID, Withdrawn: v.Modified.Add(1)})
 			delete(x.cves, v.ID)
+			delete(x.dist, v.ID)
 		}
 		return
 	}
@@ -53,6 +60,11 @@ func (x *vexIndex) add(v *vuln.Vulnerability) {
 	}
 	x.db.Add(c)
 	x.cves[v.ID] = v.CVEs()
+	if v.Distribution != nil {
+		x.dist[v.ID] = v.Distribution
+	} else {
+		delete(x.dist, v.ID)
+	}
 }
 
 // suppressed reports whether another record's statement covers the
@@ -73,7 +85,7 @@ func (x *vexIndex) suppressed(f *Finding) bool {
 		Ref: f.Ref, Name: f.Component, Version: f.InstalledVersion, PURL: f.PURL, CPE: f.CPE,
 	}}}
 	for _, m := range x.db.Match("", doc) {
-		if m.VulnID == f.Vulnerability {
+		if m.VulnID == f.Vulnerability || !mayReceive(f.Org, x.dist[m.VulnID]) {
 			continue
 		}
 		for _, c := range x.cves[m.VulnID] {
