@@ -224,8 +224,13 @@ CSAF 2.0 provider: advisory %s (TLP:%s, %s/%s), imported into the findings above
   curl %s%s/.well-known/csaf/provider-metadata.json
   curl %s%s/.well-known/csaf/%s/index.txt
   curl %s%s/.well-known/csaf/%s/%s
+  # read the provider as another hub would (discovery, hashes and signatures checked, incremental)
+  P=$(mktemp -d); kizuna org create --data $P --name Partner --sector government --type hub
+  kizuna vuln source add --data $P --name demo-hub --url %s --kind csaf-provider --every 1h%s
+  kizuna vuln source run --data $P --name demo-hub     # a second run fetches nothing new
 `, x.Advisory.ID, x.Advisory.TLP, x.Advisory.Dir(), x.Advisory.Path,
-		k, url, k, url, x.Advisory.Dir(), k, url, x.Advisory.Dir(), x.Advisory.Path)
+		k, url, k, url, x.Advisory.Dir(), k, url, x.Advisory.Dir(), x.Advisory.Path,
+		url, insecureFlag(url))
 
 	fmt.Fprintf(w, `
 Incidents: the SME reported %q anonymously; case %s (%s):
@@ -238,10 +243,7 @@ Incidents: the SME reported %q anonymously; case %s (%s):
 		k, tok(city.Org.ID, city.Users[0].Name), url)
 
 	utok := tok(utility.Org.ID, utility.Users[0].Name)
-	insecure := ""
-	if strings.HasPrefix(url, "https") {
-		insecure = " --insecure-skip-verify" // self-signed certificate
-	}
+	insecure := insecureFlag(url)
 	fmt.Fprintf(w, `
 Detection (from a checkout: synthetic Zeek logs of the utility's gateway network):
   kizuna match --indicators testdata/demo/indicators-electric-utility.json testdata/demo/%s
@@ -255,4 +257,13 @@ Detection (from a checkout: synthetic Zeek logs of the utility's gateway network
 		k, utok, demo.DNSLog, url,
 		k, utok, demo.ConnLog, url,
 		k, utok, url, store.DefaultAPIRoot, store.DefaultCollectionID)
+}
+
+// insecureFlag returns " --insecure-skip-verify" for the demo hub's
+// self-signed HTTPS URL, "" for plain HTTP.
+func insecureFlag(url string) string {
+	if strings.HasPrefix(url, "https") {
+		return " --insecure-skip-verify"
+	}
+	return ""
 }

@@ -129,7 +129,7 @@ imported, 1 some files failed, 2 other errors.`,
 				}
 				printSourceResult(stderr, u, res)
 				for _, f := range res.Failures {
-					fmt.Fprintf(stderr, "kizuna: vuln import: %s: %v\n", f.URL, f.Err)
+					fmt.Fprintf(stderr, "kizuna: vuln import: %v\n", f)
 				}
 				failed += res.Failed
 			}

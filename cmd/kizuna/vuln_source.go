@@ -223,9 +223,12 @@ func newVulnSourceRunCmd() *cobra.Command {
 			res, err := r.Run(ctx, name)
 			printSourceResult(cmd.OutOrStdout(), name, res)
 			for _, f := range res.Failures {
-				fmt.Fprintf(stderr, "kizuna: vuln source run: %s: %v\n", f.URL, f.Err)
+				fmt.Fprintf(stderr, "kizuna: vuln source run: %v\n", f)
 			}
-			if err != nil {
+			switch {
+			case err != nil && len(res.Failures) > 0:
+				return failure("vuln source run: %s: %d failed (recorded as the source's last error)", name, len(res.Failures))
+			case err != nil:
 				return failure("vuln source run: %s: %v", name, err)
 			}
 			return nil

@@ -59,6 +59,18 @@ type Failure struct {
 	Err error
 }
 
+// Error returns the reason with the URL, once.
+func (f Failure) Error() string {
+	msg := f.Err.Error()
+	if strings.Contains(msg, f.URL) {
+		return msg
+	}
+	return f.URL + ": " + msg
+}
+
+// Unwrap returns the reason.
+func (f Failure) Unwrap() error { return f.Err }
+
 // Report is the outcome of a Sync.
 type Report struct {
 	// MetadataURL is where provider-metadata.json was found.
@@ -291,7 +303,7 @@ func (c *Client) readList(ctx context.Context, l list, authHost string, st *Stat
 		if r.notModified {
 			return nil, l.url.String(), &r.validators, nil
 		}
-		ls, err := ParseFeed(l.url.Redacted(), r.body)
+		ls, err := parseFeed(l.url.Redacted(), r.body, l.url.Scheme == "http")
 		return ls, l.url.String(), &r.validators, err
 	}
 	cu := l.url.JoinPath("changes.csv")

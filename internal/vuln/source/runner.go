@@ -91,7 +91,7 @@ func (r *Runner) Run(ctx context.Context, name string) (Result, error) {
 	}
 	if runErr == nil && len(res.Failures) > 0 {
 		f := res.Failures[0]
-		runErr = fmt.Errorf("%d failed, first %s: %w", len(res.Failures), f.URL, f.Err)
+		runErr = fmt.Errorf("%d failed, first %w", len(res.Failures), f)
 	}
 	if err := r.Registry.finish(context.WithoutCancel(ctx), name, r.now(), res, runErr); err != nil && runErr == nil {
 		runErr = err
