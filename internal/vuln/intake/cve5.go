@@ -215,13 +215,23 @@ func cve5Affect(name, field string, a cve5Affected) ([]vuln.Affected, error) {
 		}
 	}
 	var events []version.Event
+	// seen dedups Unaffected and Fixed (appendUnique scans the list: for
+	// records with thousands of versions that was quadratic).
+	seen := map[string]bool{}
+	addOnce := func(list []string, kind, v string) []string {
+		if v == "" || seen[kind+v] {
+			return list
+		}
+		seen[kind+v] = true
+		return append(list, v)
+	}
 	for vi, ver := range a.Versions {
 		vf := fmt.Sprintf("%s.versions[%d]", field, vi)
 		switch ver.Status {
 		case "affected":
 		case "unaffected", "unknown":
 			if ver.LessThan == "" && ver.LessThanOrEqual == "" && ver.Version != "" && ver.Status == "unaffected" {
-				base.Unaffected = appendUnique(base.Unaffected, ver.Version)
+				base.Unaffected = addOnce(base.Unaffected, "u", ver.Version)
 			}
 			continue
 		default:
@@ -234,7 +244,7 @@ func cve5Affect(name, field string, a cve5Affected) ([]vuln.Affected, error) {
 		switch {
 		case ver.LessThan != "" && ver.LessThan != "*":
 			events = append(events, version.Event{Introduced: start}, version.Event{Fixed: ver.LessThan})
-			base.Fixed = appendUnique(base.Fixed, ver.LessThan)
+			base.Fixed = addOnce(base.Fixed, "f", ver.LessThan)
 		case ver.LessThanOrEqual != "" && ver.LessThanOrEqual != "*":
 			events = append(events, version.Event{Introduced: start}, version.Event{LastAffected: ver.LessThanOrEqual})
 		case ver.LessThan == "*" || ver.LessThanOrEqual == "*":
@@ -253,29 +263,23 @@ func cve5Affect(name, field string, a cve5Affected) ([]vuln.Affected, error) {
 		// Only unaffected versions listed: no affected entry to keep.
 		return nil, nil
 	}
+	// CNAs publish malformed CPEs ("cpe:2.3:a:ibm:cpe:2.3:a:..."); one
+	// bad CPE must not lose the record: drop it.
+	cpes := make([]string, 0, len(a.CPEs))
+	for _, s := range a.CPEs {
+		if _, err := cpe.Parse(s); err == nil {
+			cpes = append(cpes, s)
+		}
+	}
 	var out []vuln.Affected
-	if base.Package.Name != "" || !anyValidCPE(a.CPEs) {
+	if base.Package.Name != "" || len(cpes) == 0 {
 		out = append(out, base)
 	}
-	for _, s := range a.CPEs {
-		if _, err := cpe.Parse(s); err != nil {
-			// CNAs publish malformed CPEs ("cpe:2.3:a:ibm:cpe:2.3:a:...");
-			// one bad CPE must not lose the record: drop it.
-			continue
-		}
+	for _, s := range cpes {
 		e := base
 		e.Package = vuln.Package{}
 		e.CPE = s
 		out = append(out, e)
 	}
 	return out, nil
-}
-
-func anyValidCPE(list []string) bool {
-	for _, s := range list {
-		if _, err := cpe.Parse(s); err == nil {
-			return true
-		}
-	}
-	return false
 }
