@@ -130,6 +130,7 @@ func newRootCmd() *cobra.Command {
 		newSBOMCmd(),
 		newFeedCmd(),
 		newCSAFCmd(),
+		newAlertCmd(),
 	)
 	return root
 }

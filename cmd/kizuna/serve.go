@@ -118,6 +118,7 @@ server gracefully.`,
 				Cases:            cases,
 				Vuln:             vdb,
 				Audit:            trail,
+				Alerts:           al.dispatcher,
 			})
 			if err != nil {
 				return failure("serve: %v", err)

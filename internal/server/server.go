@@ -32,6 +32,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
+	"github.com/kizuna-cti/kizuna/internal/response/alert"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
@@ -89,6 +90,9 @@ type Config struct {
 	// authentication and public read, and serves GET /api/v1/audit
 	// (audit.go).
 	Audit AuditTrail
+	// Alerts, when set, serves alert rules, deliveries, acknowledgements
+	// and dead letters (alerts.go); nil answers those routes with 404.
+	Alerts *alert.Dispatcher
 }
 
 // Server is a running Kizuna HTTP server.
@@ -213,6 +217,7 @@ func (s *Server) routes() http.Handler {
 	s.incidentRoutes(mux)
 	s.csafRoutes(mux)
 	s.vulnRoutes(mux)
+	s.alertRoutes(mux)
 	mux.Handle("GET /public/clear", s.public(s.publicClear))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -70,3 +70,30 @@ func (p *Policy) DeleteAccess(pr Principal) Access {
 	}
 	return Access{}
 }
+
+// CanSeeAlerts reports whether the principal may read the alert rules and
+// deliveries of organisation org and acknowledge its alerts: members of
+// the organisation, and hub admins for every organisation.
+func (p *Policy) CanSeeAlerts(pr Principal, org string) bool {
+	if pr.Public || org == "" {
+		return false
+	}
+	return pr.Role == RoleHubAdmin || pr.OrgID == org
+}
+
+// CanManageAlerts reports whether the principal may add and remove alert
+// rules of organisation org (where its alerts are sent): the
+// organisation's admins, and hub admins for every organisation.
+func (p *Policy) CanManageAlerts(pr Principal, org string) bool {
+	if pr.Public || org == "" {
+		return false
+	}
+	return pr.Role == RoleHubAdmin || (pr.OrgID == org && pr.Role == RoleOrgAdmin)
+}
+
+// CanAdministerAlerts reports whether the principal may see and redrive
+// the hub's dead letters (every organisation's failed deliveries): hub
+// admins only.
+func (p *Policy) CanAdministerAlerts(pr Principal) bool {
+	return !pr.Public && pr.Role == RoleHubAdmin
+}
