@@ -264,27 +264,28 @@ func alertingEndToEnd(t *testing.T) {
 	}
 	_ = json.Unmarshal(body, &c)
 	bustest.WaitFor(t, "the case alert at Acme", func() bool { return len(hookA.find(alert.Case, c.ID)) == 1 })
-	code, body = alice.do("GET", "/api/v1/alerts?state=delivered", "", nil)
-	var list struct {
-		Alerts []struct {
-			ID   int64  `json:"id"`
-			Key  string `json:"idempotency_key"`
-			Rule string `json:"rule"`
-		} `json:"alerts"`
-	}
-	if err := json.Unmarshal(body, &list); code != http.StatusOK || err != nil {
-		t.Fatalf("alert list: %d %s", code, body)
-	}
 	caseKey := hookA.find(alert.Case, c.ID)[0].Key
 	var caseDelivery int64
-	for _, a := range list.Alerts {
-		if a.Key == caseKey {
-			caseDelivery = a.ID
+	// The outbox records the outcome in batches, just after the receiver
+	// answered: poll the list until the delivery shows as delivered.
+	bustest.WaitFor(t, "the case alert delivered in Acme's alert list", func() bool {
+		code, body := alice.do("GET", "/api/v1/alerts?state=delivered", "", nil)
+		var list struct {
+			Alerts []struct {
+				ID  int64  `json:"id"`
+				Key string `json:"idempotency_key"`
+			} `json:"alerts"`
 		}
-	}
-	if caseDelivery == 0 {
-		t.Fatalf("the case alert %s is not in Acme's list %s", caseKey, body)
-	}
+		if err := json.Unmarshal(body, &list); code != http.StatusOK || err != nil {
+			t.Fatalf("alert list: %d %s", code, body)
+		}
+		for _, a := range list.Alerts {
+			if a.Key == caseKey {
+				caseDelivery = a.ID
+			}
+		}
+		return caseDelivery != 0
+	})
 	if code, body := carol.do("POST", fmt.Sprintf("/api/v1/alerts/%d/ack", caseDelivery), "", nil); code != http.StatusNotFound {
 		t.Errorf("Gamma acknowledging Acme's alert: %d %s", code, body)
 	}
