@@ -3,6 +3,8 @@ package source
 import (
 	"context"
 	"time"
+
+	"github.com/kizuna-cti/kizuna/internal/schedule"
 )
 
 // DefaultTick is how often a Scheduler looks for due sources.
@@ -22,21 +24,7 @@ type Scheduler struct {
 
 // Run runs due sources, one at a time, until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) {
-	tick, after := s.Tick, s.After
-	if tick <= 0 {
-		tick = DefaultTick
-	}
-	if after == nil {
-		after = time.After
-	}
-	for {
-		s.RunDue(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-after(tick):
-		}
-	}
+	schedule.Loop(ctx, s.Tick, DefaultTick, s.After, func(ctx context.Context) { s.RunDue(ctx) })
 }
 
 // RunDue runs each source that is due now and returns how many it ran.
