@@ -365,7 +365,7 @@ var cliActions = map[string]audit.Action{
 
 // secretFlag reports whether a flag's value must not be recorded.
 func secretFlag(name string) bool {
-	for _, s := range []string{"token", "key", "password", "secret", "sign"} {
+	for _, s := range []string{"token", "password", "secret"} {
 		if strings.Contains(name, s) {
 			return true
 		}

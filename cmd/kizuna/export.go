@@ -28,6 +28,7 @@ func newExportCmd() *cobra.Command {
 		types                                              []string
 		latest                                             bool
 		signFile                                           string
+		signed                                             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "export --data DIR [--type T]... [--collection ID] [--added-after TS] [--org NAME [--user NAME]] > bundle.json",
@@ -43,7 +44,13 @@ export runs as the local operator: a hub administrator of the hub organisation
 (or of no organisation when there is none), who sees TLP:CLEAR, TLP:GREEN,
 TLP:AMBER, unmarked data and objects with unknown markings, but not other
 organisations' TLP:AMBER+STRICT or TLP:RED objects; export those as one of
-their recipients with --org/--user.`,
+their recipients with --org/--user.
+
+--signed writes, instead of the bundle, a self-contained evidence file
+(docs/provenance.md, "Evidence files"): every object with the hub's
+signature, its transparency-log entry and inclusion proof, one signed tree
+head, the hub's and the submitters' public keys, and the hub's signature
+over the whole file. kizuna verify FILE checks it with no other input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -87,6 +94,12 @@ their recipients with --org/--user.`,
 				return fmt.Errorf("export: collection %q: %w", collection, errkind.NotFound)
 			}
 			f.Access = policy.Access(pr)
+			if signed {
+				if signFile != "" {
+					return usage("export: give --signed or --sign FILE, not both")
+				}
+				return exportEvidence(cmd, st, f, dataDir, policy)
+			}
 			if signFile != "" {
 				return exportSigned(cmd, st, f, dataDir, signFile)
 			}
@@ -104,6 +117,7 @@ their recipients with --org/--user.`,
 	fl.StringVar(&orgName, "org", "", "export what this organisation may see")
 	fl.StringVar(&userName, "user", "", "export what this user of the organisation may see")
 	fl.BoolVar(&latest, "latest", false, "export only the latest version of each object")
+	fl.BoolVar(&signed, "signed", false, "write a self-contained evidence file (objects, signatures, log proofs, keys) instead of the bundle")
 	fl.StringVar(&signFile, "sign", "", "also write the hub's detached signature of the bundle to FILE (holds the bundle in memory)")
 	return cmd
 }

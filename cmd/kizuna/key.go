@@ -7,11 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/kizuna-cti/kizuna/internal/provenance/evidence"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/provenance/sign"
+	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 )
 
@@ -239,6 +242,56 @@ func exportSigned(cmd *cobra.Command, st store.Objects, f store.Filter, dataDir,
 		return failure("export: --sign: %v", err)
 	}
 	if _, err := cmd.OutOrStdout().Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// exportEvidence writes the evidence file of the versions f selects: the
+// log is caught up first, so every stored version has a proof.
+func exportEvidence(cmd *cobra.Command, st store.Store, f store.Filter, dataDir string, policy *sharing.Policy) error {
+	ctx := cmd.Context()
+	key, id, err := hubSigningKey(cmd, dataDir)
+	if err != nil {
+		return err
+	}
+	led, err := ledger.Open(ctx, dataDir, st, policy, nil, ledger.Options{HubIdentity: id})
+	if err != nil {
+		return failure("export: transparency log: %v", err)
+	}
+	defer led.Close()
+	head, err := led.Checkpoint(ctx)
+	if err != nil {
+		return failure("export: %v", err)
+	}
+	orgs, err := ledger.NewOrgKeys(dataDir).Keyring()
+	if err != nil {
+		return failure("export: organisation keys: %v", err)
+	}
+	b, err := evidence.NewBuilder(led.Log(), head, led.VerifierKey(), id, key, orgs, time.Now())
+	if err != nil {
+		return failure("export: %v", err)
+	}
+	for {
+		page, err := st.Query(ctx, f)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		for _, e := range page.Entries {
+			if err := b.Add(ctx, f.Collection, e.Raw); err != nil {
+				return failure("export: %v", err)
+			}
+		}
+		if !page.More || page.Next == "" {
+			break
+		}
+		f.Next = page.Next
+	}
+	out, err := b.Finish()
+	if err != nil {
+		return failure("export: %v", err)
+	}
+	if _, err := cmd.OutOrStdout().Write(out); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
 	return nil

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/kizuna-cti/kizuna/internal/provenance/evidence"
+	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/provenance/sign"
 	"github.com/kizuna-cti/kizuna/internal/provenance/translog"
 	"github.com/kizuna-cti/kizuna/internal/stix"
@@ -20,13 +23,25 @@ import (
 // newVerifyCmd is `kizuna verify`: offline checks of a document's
 // signature and of log receipts.
 func newVerifyCmd() *cobra.Command {
-	var sigFile string
+	var sigFile, dataDir string
 	var receipts, keyFiles []string
 	var printHash bool
 	cmd := &cobra.Command{
-		Use:   "verify OBJECT|BUNDLE [--sig FILE] [--receipt FILE]... --key FILE...",
+		Use:   "verify FILE | OBJECT|BUNDLE [--sig FILE] [--receipt FILE]... --key FILE...",
 		Short: "Check a document's detached signature and transparency-log receipts, offline",
-		Long: `Verify checks, without contacting the hub:
+		Long: `Verify checks, without contacting the hub, either an evidence file or a
+document with separate signature and receipt files.
+
+An evidence file (kizuna export --signed) is self-contained: verify FILE
+checks the hub's signature over the file, the signed tree head, and for every
+object its canonical hash against its log entry, its inclusion proof and the
+hub's signature over it. It prints the fingerprints (key ids) of the keys
+used. Keys carried in the file prove integrity, not identity: pin the keys
+you trust with --key FILE (the hub's public key file from kizuna key hub,
+organisations' public key files, or the log verifier key) or --data DIR (the
+hub's own keys); then a file using any other key fails.
+
+Otherwise:
 
   - the detached signature over the document's RFC 8785 canonical JSON
     (--sig FILE, default OBJECT.sig when it exists), against the public key
@@ -49,6 +64,12 @@ failed (the reason on stderr), 2 usage.`,
 			}
 			if printHash {
 				return printHashes(cmd, doc, args[0])
+			}
+			if evidence.IsEvidence(doc) || (sigFile == "" && len(receipts) == 0 && !exists(args[0]+".sig")) {
+				if sigFile != "" || len(receipts) > 0 {
+					return usage("verify: %s is an evidence file: it carries its signatures and receipts; drop --sig and --receipt", args[0])
+				}
+				return verifyEvidence(cmd, args[0], doc, keyFiles, dataDir)
 			}
 			var ring sign.Keyring
 			var verifiers []note.Verifier
@@ -138,8 +159,109 @@ failed (the reason on stderr), 2 usage.`,
 	f.StringVar(&sigFile, "sig", "", "detached signature file (default OBJECT.sig when present)")
 	f.StringArrayVar(&receipts, "receipt", nil, "receipt file (repeatable)")
 	f.StringArrayVar(&keyFiles, "key", nil, "public key file of the signer, or the hub's verifier key (repeatable)")
+	f.StringVar(&dataDir, "data", "", "trust only the keys of this hub's data directory (evidence files)")
 	f.BoolVar(&printHash, "hash", false, "print the canonical SHA-256 and id of every object, and check nothing")
 	return cmd
+}
+
+// exists reports whether a file exists.
+func exists(name string) bool {
+	_, err := os.Stat(name)
+	return err == nil
+}
+
+// trustFrom reads the keys to pin: --key files (public key files or a log
+// verifier key) and the hub's and organisations' keys of --data DIR.
+func trustFrom(keyFiles []string, dataDir string) (evidence.Trust, error) {
+	var t evidence.Trust
+	for _, kf := range keyFiles {
+		b, err := os.ReadFile(kf)
+		if err != nil {
+			return t, usage("verify: --key: %v", err)
+		}
+		if tb := bytes.TrimSpace(b); len(tb) > 0 && tb[0] == '{' {
+			id, pub, err := sign.ParsePublicKeyFile(tb)
+			if err != nil {
+				return t, usage("verify: --key %s: %v", kf, err)
+			}
+			t.Keys = append(t.Keys, evidence.Key{Identity: id, Key: pub})
+			continue
+		}
+		if _, err := translog.NewHeadVerifier(strings.TrimSpace(string(b))); err != nil {
+			return t, usage("verify: --key %s: neither a public key file nor a note verifier key: %v", kf, err)
+		}
+		t.LogKeys = append(t.LogKeys, strings.TrimSpace(string(b)))
+	}
+	if dataDir == "" {
+		return t, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, ledger.KeyDir, ledger.HubKeyFile))
+	if err != nil {
+		return t, usage("verify: --data: the hub's key: %v", err)
+	}
+	id, key, err := sign.ParsePrivateKeyFile(b)
+	if err != nil {
+		return t, usage("verify: --data: the hub's key: %v", err)
+	}
+	t.Keys = append(t.Keys, evidence.Key{Identity: id, Key: key.Public()})
+	orgs, err := ledger.NewOrgKeys(dataDir).List()
+	if err != nil {
+		return t, usage("verify: --data: organisation keys: %v", err)
+	}
+	for _, k := range orgs {
+		t.Keys = append(t.Keys, evidence.Key{Identity: k.Identity, Key: k.Key})
+	}
+	return t, nil
+}
+
+// verifyEvidence checks an evidence file and reports every object.
+func verifyEvidence(cmd *cobra.Command, name string, doc []byte, keyFiles []string, dataDir string) error {
+	trust, err := trustFrom(keyFiles, dataDir)
+	if err != nil {
+		return err
+	}
+	res, err := evidence.Verify(doc, trust)
+	if err != nil {
+		if !evidence.IsEvidence(doc) {
+			return usage("verify: nothing to check in %s: not an evidence file (kizuna export --signed); give --sig FILE (or put it at %s.sig) or --receipt FILE", name, name)
+		}
+		return failure("verify: %s: %v", name, err)
+	}
+	out, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	source := "carried in the file"
+	if res.Pinned {
+		source = "pinned"
+	}
+	for _, k := range res.Keys {
+		role := "signer key"
+		if k.Key.ID() == res.HubKey {
+			role = "hub key"
+		}
+		fmt.Fprintf(out, "%s: %s %s (%s, %s)\n", role, k.Key.ID(), k.Key.Alg(), k.Identity, source)
+	}
+	fmt.Fprintf(out, "log key: %s\n", res.LogKey)
+	for _, o := range res.Objects {
+		if o.Err != nil {
+			fmt.Fprintf(stderr, "kizuna: verify: %v\n", o.Err)
+			continue
+		}
+		fmt.Fprintf(out, "ok: %s version %q (collection %s) is record %d of the log of %d records, signed by the hub", o.ID, o.Version, o.Collection, o.Index, res.Tree.N)
+		if o.Signer != "" {
+			fmt.Fprintf(out, ", submitted signed by %s (key %s)", o.Signer, o.KeyID)
+		}
+		fmt.Fprintln(out)
+	}
+	for _, e := range res.Errs {
+		fmt.Fprintf(stderr, "kizuna: verify: %v\n", e)
+	}
+	if err := res.Err(); err != nil {
+		return failure("verify: %s: %d check(s) failed, first: %v", name, res.Failures(), err)
+	}
+	fmt.Fprintf(out, "evidence: good: %d objects, the file's signature and the tree head of %d records verify\n", len(res.Objects), res.Tree.N)
+	if !res.Pinned {
+		fmt.Fprintf(stderr, "kizuna: hint: the keys came from the file: they prove integrity, not identity; compare the fingerprints above or pin them with --key hub.pub (kizuna key hub) or --data DIR\n")
+	}
+	return nil
 }
 
 // objectHashes returns the canonical hashes of the document and of every

@@ -2,7 +2,6 @@ package evidence
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -248,6 +247,3 @@ func verifyObject(f *File, i int, ring *sign.Keyring, head tlog.Tree, headErr er
 	}
 	return r
 }
-
-// ErrNotEvidence is returned by callers when a file is not an evidence file.
-var ErrNotEvidence = errors.New("not a Kizuna evidence file")
