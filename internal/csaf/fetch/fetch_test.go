@@ -72,9 +72,13 @@ func TestSyncIncremental(t *testing.T) {
 			s.Publish(t, fetchtest.Advisory(t, "VENDOR-2026-0001", "WHITE", 1, t0))
 			s.Publish(t, fetchtest.Advisory(t, "VENDOR-2026-0002", "WHITE", 1, t0.Add(time.Hour)))
 			c := fetch.New(fetch.Options{InsecureSkipVerify: true})
-			st := &fetch.State{}
+			gone := s.URL + "/.well-known/csaf/white/2025/gone.json"
+			st := &fetch.State{Docs: map[string]string{gone: "2025-01-01T00:00:00Z"}}
 			// By domain: the well-known URL.
 			rep, col := syncOnce(t, c, s.URL, st)
+			if _, ok := st.Docs[gone]; ok {
+				t.Error("an advisory no longer listed stays in the state")
+			}
 			if rep.Listed != 2 || rep.Fetched != 2 || rep.Failed != 0 || rep.Unchanged != 0 {
 				t.Fatalf("first run: %+v", rep)
 			}

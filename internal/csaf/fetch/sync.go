@@ -132,6 +132,7 @@ func (c *Client) Sync(ctx context.Context, raw string, st *State, sink Sink) (Re
 	authHost := p.MetadataURL.Host
 	var items []item
 	seen := map[string]bool{}
+	complete := true // every list read in full: st.Docs can be pruned to what they list
 	newValidators := map[string]Validators{}
 	for _, l := range c.lists(p) {
 		if l.tlp != "WHITE" && c.token == "" && (l.tlp != "" || !l.dir) {
@@ -146,9 +147,11 @@ func (c *Client) Sync(ctx context.Context, raw string, st *State, sink Sink) (Re
 		case err != nil:
 			rep.Failed++
 			rep.Failures = append(rep.Failures, Failure{URL: l.url.Redacted(), Err: err})
+			complete = false
 			continue
 		case listed == nil && v != nil:
 			rep.Skipped = append(rep.Skipped, listURL+" (not modified)")
+			complete = false
 			continue
 		}
 		if v != nil {
@@ -235,6 +238,13 @@ func (c *Client) Sync(ctx context.Context, raw string, st *State, sink Sink) (Re
 				continue
 			}
 			st.Docs[d.URL] = d.Updated
+		}
+	}
+	if complete {
+		for u := range st.Docs {
+			if !seen[u] {
+				delete(st.Docs, u) // no longer listed
+			}
 		}
 	}
 	for u, v := range newValidators {
