@@ -14,6 +14,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/auth"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
+	"github.com/kizuna-cti/kizuna/internal/response/notify"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
@@ -96,6 +97,11 @@ server gracefully.`,
 					log.Error("closing alerting", "err", err)
 				}
 			}()
+			notes, err := notify.Open(ctx, dataDir) // DIR/notifications.db: third-party reports for their owners
+			if err != nil {
+				return failure("serve: %v", err)
+			}
+			defer notes.Close()
 			trail, err := audit.Open(ctx, dataDir, audit.Options{HubIdentity: hubOrgID(ctx, st), Log: log}) // DIR/audit.db
 			if err != nil {
 				return failure("serve: audit trail: %v", err)
@@ -119,6 +125,11 @@ server gracefully.`,
 				Vuln:             vdb,
 				Audit:            trail,
 				Alerts:           al.dispatcher,
+				// Third-party report notifications (DIR/notifications.db) and the
+				// organisations' own registrations; new notifications become alert events.
+				Notifications:      notes,
+				Constituency:       al.registry,
+				NotificationsAdded: al.publisher.Notifications,
 			})
 			if err != nil {
 				return failure("serve: %v", err)

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/bus"
 	"github.com/kizuna-cti/kizuna/internal/response/alert"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
+	"github.com/kizuna-cti/kizuna/internal/response/notify"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
@@ -226,4 +228,35 @@ func (p *Publisher) Case(ctx context.Context, c incident.Case, change string) {
 		e.Sectors = []string{strings.ToLower(c.Sector)}
 	}
 	p.publish(ctx, []alert.Event{e})
+}
+
+// notificationPayload is what a notification alert carries: the
+// notification as its owner reads it.
+type notificationPayload struct {
+	Type string `json:"type"` // "notification"
+	notify.Notification
+}
+
+// Notifications publishes newly stored notifications (pass it as the
+// server's NotificationsAdded). Each event carries the notification's own
+// label (TLP:AMBER+STRICT for its owner alone) and names the owner as the
+// affected organisation.
+func (p *Publisher) Notifications(ctx context.Context, ns []notify.Notification) {
+	es := make([]alert.Event, 0, len(ns))
+	for _, n := range ns {
+		raw, err := json.Marshal(notificationPayload{Type: "notification", Notification: n})
+		if err != nil {
+			p.log.WarnContext(ctx, "encoding a notification event", "notification", n.ID, "err", err)
+			continue
+		}
+		e := alert.Event{
+			ID: "notification/" + strconv.FormatInt(n.ID, 10), Kind: alert.Notification, Object: raw, Type: "notification",
+			Confidence: -1, Label: n.Label(), AffectedOrgs: []string{n.OrgID}, Time: n.Received,
+		}
+		if s := p.sector(ctx, n.OrgID); s != "" {
+			e.Sectors = []string{s}
+		}
+		es = append(es, e)
+	}
+	p.publish(ctx, es)
 }

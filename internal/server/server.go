@@ -9,6 +9,8 @@
 //	/api/v1/whoami         the caller's identity and rights, authenticated
 //	/api/v1/share/preview  who would receive submitted objects, authenticated
 //	/api/v1/telemetry      match a telemetry log, store sightings, authenticated
+//	/api/v1/notifications  third-party report notifications, authenticated (notify.go)
+//	/api/v1/constituency   an organisation's own registrations, authenticated
 //	/api/v1/audit          the audit trail (admins and analysts), authenticated
 //	/misp/feed/...         MISP feed (manifest.json, hashes.csv, UUID.json), authenticated
 //	/public/clear          TLP:CLEAR objects as a STIX bundle, public
@@ -33,7 +35,10 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/response/alert"
+	"github.com/kizuna-cti/kizuna/internal/response/constituency"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
+	"github.com/kizuna-cti/kizuna/internal/response/notify"
+	"github.com/kizuna-cti/kizuna/internal/response/route"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/taxii"
@@ -86,6 +91,15 @@ type Config struct {
 	// Vuln, when set, serves SBOM upload and findings (vuln.go); nil
 	// answers those routes with 404.
 	Vuln *vulndb.DB
+	// Notifications and Constituency, when set, serve third-party report
+	// notifications and the organisations' own registrations (notify.go);
+	// nil answers those routes with 404. RouteOptions configure the
+	// routing of imports (a prefix-to-ASN table); NotificationsAdded, when
+	// set, receives the notifications an import stored, after the commit.
+	Notifications      *notify.Store
+	Constituency       *constituency.Registry
+	RouteOptions       route.Options
+	NotificationsAdded func(context.Context, []notify.Notification)
 	// Audit, when set, records every authenticated request, failed
 	// authentication and public read, and serves GET /api/v1/audit
 	// (audit.go).
@@ -218,6 +232,7 @@ func (s *Server) routes() http.Handler {
 	s.csafRoutes(mux)
 	s.vulnRoutes(mux)
 	s.alertRoutes(mux)
+	s.notifyRoutes(mux)
 	mux.Handle("GET /public/clear", s.public(s.publicClear))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -97,3 +97,18 @@ func (p *Policy) CanManageAlerts(pr Principal, org string) bool {
 func (p *Policy) CanAdministerAlerts(pr Principal) bool {
 	return !pr.Public && pr.Role == RoleHubAdmin
 }
+
+// CanManageOrg reports whether the principal may manage what an
+// organisation registers about itself (its constituency: blocks, ASes,
+// domains): an org-admin of that organisation, or a hub admin.
+func (p *Policy) CanManageOrg(pr Principal, orgID string) bool {
+	if pr.Public || orgID == "" {
+		return false
+	}
+	return pr.Role == RoleHubAdmin || pr.Role == RoleOrgAdmin && pr.OrgID == orgID
+}
+
+// CanImportReports reports whether the principal may import third-party
+// reports that become notifications for organisations: hub analysts and
+// hub admins.
+func (p *Policy) CanImportReports(pr Principal) bool { return pr.HubAnalyst() }

@@ -43,15 +43,18 @@ const (
 	Sighting    Kind = "sighting"
 	Finding     Kind = "finding"
 	Case        Kind = "case"
+	// Notification is a third-party report routed to the organisation
+	// owning what it names (package notify).
+	Notification Kind = "notification"
 )
 
 // ParseKind returns the Kind named s.
 func ParseKind(s string) (Kind, error) {
 	switch k := Kind(s); k {
-	case ObjectAdded, Sighting, Finding, Case:
+	case ObjectAdded, Sighting, Finding, Case, Notification:
 		return k, nil
 	}
-	return "", fmt.Errorf("alert: event kind %q (want object-added, sighting, finding or case): %w", s, errkind.Invalid)
+	return "", fmt.Errorf("alert: event kind %q (want object-added, sighting, finding, case or notification): %w", s, errkind.Invalid)
 }
 
 // Severity orders findings and cases; zero means not given.
