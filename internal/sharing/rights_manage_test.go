@@ -6,8 +6,8 @@ func TestCanManageOrgAndImportReports(t *testing.T) {
 	p := NewPolicy(TLPNone)
 	const org, other = "identity--a", "identity--b"
 	for _, tc := range []struct {
-		name           string
-		pr             Principal
+		name            string
+		pr              Principal
 		manage, imports bool
 	}{
 		{"org-admin of it", Principal{OrgID: org, Role: RoleOrgAdmin}, true, false},
