@@ -46,12 +46,16 @@ func ParsePURL(s string) (Package, string, error) {
 			name = p.Namespace + "/" + p.Name
 		}
 	}
-	if p.Type == "rpm" || p.Type == "deb" {
+	var distro string
+	if p.Type == "rpm" || p.Type == "deb" || p.Type == "apk" {
 		for _, q := range p.Qualifiers {
-			if q.Key == "epoch" && q.Value != "" && p.Version != "" {
+			switch {
+			case q.Key == "epoch" && q.Value != "" && p.Version != "" && p.Type != "apk":
 				p.Version = q.Value + ":" + p.Version
+			case q.Key == "distro":
+				distro = q.Value
 			}
 		}
 	}
-	return Package{Ecosystem: eco, Name: name, PURL: s}, p.Version, nil
+	return Package{Ecosystem: eco, Name: name, PURL: s, Distro: distro}, p.Version, nil
 }

@@ -172,6 +172,10 @@ type Package struct {
 	Name string `json:"name,omitempty"`
 	// PURL is the package URL when known, with or without a version.
 	PURL string `json:"purl,omitempty"`
+	// Distro is the distro qualifier of a deb, rpm or apk package URL
+	// ("debian-12", "bookworm", "alpine-3.18.4"): the distribution
+	// release the package was built for (see version.Release).
+	Distro string `json:"distro,omitempty"`
 }
 
 // Key returns the index key of the package: the version ecosystem and the

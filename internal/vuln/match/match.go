@@ -154,13 +154,16 @@ type component struct {
 	c      sbom.Component
 	pkgKey string
 	eco    version.Ecosystem
+	// distro is the distribution release of a deb, rpm or apk package
+	// (its purl's distro qualifier), "" when unknown.
+	distro string
 	cpe    cpe.Name
 	hasCPE bool
 }
 
 func prepare(c sbom.Component) component {
 	p := c.Package()
-	out := component{c: c, pkgKey: p.Key(), eco: version.Normalize(p.Ecosystem)}
+	out := component{c: c, pkgKey: p.Key(), eco: version.Normalize(p.Ecosystem), distro: p.Distro}
 	if c.CPE != "" {
 		if n, err := cpe.Parse(c.CPE); err == nil {
 			out.cpe, out.hasCPE = n, true
@@ -204,8 +207,15 @@ func check(a *vuln.Affected, eco version.Ecosystem, n cpe.Name, byCPE bool, c *c
 			installed = cpe.Unescape(v)
 		}
 		eco = version.Generic
-	} else if eco == version.Generic && c.eco != version.Generic {
-		eco = c.eco
+	} else {
+		if eco == version.Generic && c.eco != version.Generic {
+			eco = c.eco
+		}
+		// A record entry for another release of the same distribution
+		// ("Debian:11" against a bookworm package) does not apply.
+		if c.distro != "" && (!version.SameRelease(a.Package.Ecosystem, c.distro) || !version.SameRelease(a.Package.Distro, c.distro)) {
+			return hit{}, false
+		}
 	}
 	if installed == "" {
 		if !a.AllVersions() {

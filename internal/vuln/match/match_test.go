@@ -214,3 +214,49 @@ func TestInventoryReplaceRemove(t *testing.T) {
 		t.Errorf("MatchAll: %d findings", n)
 	}
 }
+
+// TestDistroReleases checks that a distribution's record entries apply
+// only to packages built for that release (the purl distro qualifier, as
+// code name or number), with dpkg, rpm and apk ordering inside it.
+func TestDistroReleases(t *testing.T) {
+	db := NewDB()
+	for _, v := range []*vuln.Vulnerability{
+		{ID: "DSA-11", Affected: []vuln.Affected{pkgAffected("Debian:11", "openssl", rng("i=0", "f=3.0.12-1~deb11u1"))}},
+		{ID: "DSA-12", Affected: []vuln.Affected{pkgAffected("Debian:12", "openssl", rng("i=0", "f=3.0.11-1~deb12u2"))}},
+		{ID: "USN-22", Affected: []vuln.Affected{pkgAffected("Ubuntu:22.04:LTS", "openssl", rng("i=0", "f=3.0.2-0ubuntu1.12"))}},
+		{ID: "ALPINE-318", Affected: []vuln.Affected{pkgAffected("Alpine:v3.18", "openssl", rng("i=0", "f=3.1.4-r1"))}},
+		{ID: "RLSA-9", Affected: []vuln.Affected{pkgAffected("Rocky Linux:9", "openssl", rng("i=0", "f=1:3.0.7-24.el9"))}},
+	} {
+		db.Add(v)
+	}
+	for _, tc := range []struct {
+		name, purl string
+		want       []string
+	}{
+		{"bookworm, fixed there, not by bullseye's fix", "pkg:deb/debian/openssl@3.0.11-1~deb12u2?distro=bookworm", nil},
+		{"debian-12 below the fix (tilde)", "pkg:deb/debian/openssl@3.0.11-1~deb12u1?distro=debian-12", []string{"DSA-12"}},
+		{"bullseye package", "pkg:deb/debian/openssl@3.0.11-1~deb12u2?distro=debian-11", []string{"DSA-11"}},
+		{"no distro: every release's entry applies", "pkg:deb/debian/openssl@3.0.11-1~deb12u2", []string{"DSA-11"}},
+		{"ubuntu jammy", "pkg:deb/ubuntu/openssl@3.0.2-0ubuntu1.10?distro=jammy", []string{"USN-22"}},
+		{"ubuntu noble", "pkg:deb/ubuntu/openssl@3.0.2-0ubuntu1.10?distro=ubuntu-24.04", nil},
+		{"alpine 3.18 point release", "pkg:apk/alpine/openssl@3.1.4-r0?distro=alpine-3.18.4", []string{"ALPINE-318"}},
+		{"alpine 3.18 fixed", "pkg:apk/alpine/openssl@3.1.4-r1?distro=alpine-3.18.4", nil},
+		{"alpine 3.19", "pkg:apk/alpine/openssl@3.1.4-r0?distro=alpine-3.19.0", nil},
+		{"rocky 9 epoch qualifier, below", "pkg:rpm/rocky/openssl@3.0.7-18.el9?epoch=1&distro=rocky-9.2", []string{"RLSA-9"}},
+		{"rocky 9 epoch qualifier, fixed", "pkg:rpm/rocky/openssl@3.0.7-24.el9?epoch=1&distro=rocky-9.2", nil},
+		{"rocky 9 without epoch is older", "pkg:rpm/rocky/openssl@3.0.7-24.el9?distro=rocky-9.2", []string{"RLSA-9"}},
+		{"rocky 8", "pkg:rpm/rocky/openssl@3.0.7-18.el8?epoch=1&distro=rocky-8.8", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := &sbom.Document{Components: []sbom.Component{comp("a", tc.purl, "", "", "")}}
+			var got []string
+			for _, f := range db.Match("s1", doc) {
+				got = append(got, f.VulnID)
+			}
+			sort.Strings(got)
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("findings %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
