@@ -77,3 +77,32 @@ func TestVulnSourceCLI(t *testing.T) {
 	kzOK(t, "vuln", "source", "remove", "--data", dir, "--name", "vendor")
 	checkFailure(t, kz(t, "vuln", "source", "remove", "--data", dir, "--name", "vendor"), 1, "no source named")
 }
+
+// TestServeRunsVulnSources: kizuna serve runs a source with --every on
+// its own and records its health.
+func TestServeRunsVulnSources(t *testing.T) {
+	s := fetchtest.NewStatic(t, fetchtest.ROLIE)
+	s.Publish(t, fetchtest.Advisory(t, "SERVE-1", "WHITE", 1, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)))
+	dir := vulnDataDir(t)
+	kzOK(t, "vuln", "source", "add", "--data", dir, "--name", "vendor", "--url", s.URL, "--kind", "csaf-provider",
+		"--every", "1h", "--insecure-skip-verify")
+	_, stop := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--insecure-http")
+	defer stop()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var list []sourceJSON
+		if err := json.Unmarshal([]byte(kzOK(t, "vuln", "source", "list", "--data", dir, "--json")), &list); err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 && !list[0].LastSuccess.IsZero() {
+			if list[0].Fetched != 1 || list[0].Imported != 1 {
+				t.Errorf("health after the scheduled run: %+v", list[0])
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not run the source: %+v", list)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
