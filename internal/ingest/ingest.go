@@ -35,11 +35,13 @@ type Pipeline struct {
 // Recorder records committed object versions in the transparency log
 // (implemented by provenance/ledger.Ledger).
 type Recorder interface {
-	// Commit runs commit, the store transaction of a batch of objs
+	// Commit runs commit, the store transaction of a batch of recs
 	// submitted into collection (signed by the organisation signer with
 	// key keyID when signer is not empty), then records what it stored.
-	// It returns commit's error.
-	Commit(ctx context.Context, collection string, objs []*stix.Object, signer, keyID string, commit func() error) error
+	// A record's Hash, when set, is its object's stix.Hash, computed by
+	// the pipeline so that the log need not hash the object again. It
+	// returns commit's results and error.
+	Commit(ctx context.Context, collection string, recs []store.Record, signer, keyID string, commit func() ([]store.AddResult, error)) ([]store.AddResult, error)
 }
 
 // add stores recs in one transaction, through the Recorder when set.
@@ -47,17 +49,9 @@ func (p *Pipeline) add(ctx context.Context, sub Submission, recs []store.Record)
 	if p.Recorder == nil {
 		return p.Store.Add(ctx, sub.Collection, recs, sub.StatusID)
 	}
-	objs := make([]*stix.Object, len(recs))
-	for i, r := range recs {
-		objs[i] = r.Object
-	}
-	var out []store.AddResult
-	err := p.Recorder.Commit(ctx, sub.Collection, objs, sub.Signer, sub.KeyID, func() error {
-		var err error
-		out, err = p.Store.Add(ctx, sub.Collection, recs, sub.StatusID)
-		return err
+	return p.Recorder.Commit(ctx, sub.Collection, recs, sub.Signer, sub.KeyID, func() ([]store.AddResult, error) {
+		return p.Store.Add(ctx, sub.Collection, recs, sub.StatusID)
 	})
-	return out, err
 }
 
 // Submission describes who submits into which collection.
@@ -219,6 +213,11 @@ func (p *Pipeline) prepare(ctx context.Context, sub Submission, raws []json.RawM
 			label.TLP = sub.DefaultTLP
 		}
 		out[i].rec = store.Record{Object: o, Label: label}
+		if p.Recorder != nil {
+			// Hashed here, on every core, once: the log uses it as is.
+			// An object that cannot be canonicalised is left to the log.
+			out[i].rec.Hash, _ = stix.CanonicalHash(o.Raw)
+		}
 	})
 	return out
 }

@@ -62,6 +62,10 @@ type Collection struct {
 type Record struct {
 	Object *stix.Object
 	Label  sharing.Label
+	// Hash is stix.Hash of Object when the submitter has computed it (the
+	// ingest pipeline does, once per object, for the transparency log);
+	// the zero value means not computed. Backends do not use it.
+	Hash [32]byte
 }
 
 // AddResult is the outcome for one Record, in input order.

@@ -99,6 +99,10 @@ type Ledger struct {
 
 	hmu   sync.Mutex // guards the following
 	hints map[hintKey]*hint
+	// known holds the hashes of versions this process committed and the
+	// log has not appended yet, computed by the submitter (Record.Hash):
+	// Sync uses them instead of reading and hashing the stored JSON.
+	known map[knownKey][32]byte
 
 	// kick wakes the background syncer of a Deferred ledger (nil
 	// otherwise); done is closed when it has stopped.
@@ -111,6 +115,12 @@ type Ledger struct {
 type hintKey struct {
 	collection, id string
 	hash           [32]byte
+}
+
+// knownKey identifies a stored version: date_added is unique.
+type knownKey struct {
+	collection string
+	dateAdded  int64 // microseconds
 }
 
 // hint is the signer of a version about to be committed.
@@ -145,7 +155,7 @@ func Open(ctx context.Context, dir string, st store.Store, policy *sharing.Polic
 	}
 	l := &Ledger{
 		st: st, all: policy.DeleteAccess(sharing.Principal{Role: sharing.RoleHubAdmin}), log: log,
-		db: db, tl: translog.New(db), heads: heads, hints: map[hintKey]*hint{},
+		db: db, tl: translog.New(db), heads: heads, hints: map[hintKey]*hint{}, known: map[knownKey][32]byte{},
 	}
 	if err := l.loadMark(ctx); err != nil {
 		db.Close()
@@ -346,12 +356,9 @@ func (l *Ledger) syncLocked(ctx context.Context) (int, error) {
 		var batch []stored
 		var bound time.Time // every version up to it has been read
 		for _, c := range colls {
-			pg, err := l.st.Query(ctx, store.Filter{
-				Collection: c, Access: l.all, AddedAfter: l.hwm, Limit: syncPage,
-				Versions: []string{"all"}, SpecVersions: allSpecs,
-			})
+			pg, err := l.versions(ctx, c)
 			if err != nil {
-				return total, fmt.Errorf("reading versions of collection %s: %w", c, err)
+				return total, err
 			}
 			for _, e := range pg.Entries {
 				batch = append(batch, stored{c, e})
@@ -371,7 +378,7 @@ func (l *Ledger) syncLocked(ctx context.Context) (int, error) {
 		}
 		slices.SortFunc(batch, func(a, b stored) int { return a.e.DateAdded.Compare(b.e.DateAdded) })
 		entries := make([]translog.Entry, len(batch))
-		hashes, err := digests(batch)
+		hashes, err := l.digests(batch)
 		if err != nil {
 			return total, err
 		}
@@ -391,6 +398,7 @@ func (l *Ledger) syncLocked(ctx context.Context) (int, error) {
 			return total, fmt.Errorf("appending %d versions to the log: %w", len(entries), err)
 		}
 		l.hwm = batch[len(batch)-1].e.DateAdded
+		l.forget(l.hwm)
 		total += len(entries)
 		if bound.IsZero() {
 			return total, nil
@@ -398,17 +406,69 @@ func (l *Ledger) syncLocked(ctx context.Context) (int, error) {
 	}
 }
 
-// digests computes the canonical hashes of a batch on every CPU.
-func digests(batch []stored) ([][32]byte, error) {
+// versions reads the next page of versions of collection c added after the
+// high-water mark: without their JSON when the hashes of all of them are
+// known, else with it.
+func (l *Ledger) versions(ctx context.Context, c string) (store.Page, error) {
+	f := store.Filter{
+		Collection: c, Access: l.all, AddedAfter: l.hwm, Limit: syncPage,
+		Versions: []string{"all"}, SpecVersions: allSpecs,
+	}
+	pg, err := l.st.Manifest(ctx, f)
+	if err == nil {
+		l.hmu.Lock()
+		missing := slices.ContainsFunc(pg.Entries, func(e store.Entry) bool {
+			_, ok := l.known[knownKey{c, e.DateAdded.UnixMicro()}]
+			return !ok
+		})
+		l.hmu.Unlock()
+		if !missing {
+			return pg, nil
+		}
+		pg, err = l.st.Query(ctx, f)
+	}
+	if err != nil {
+		return pg, fmt.Errorf("reading versions of collection %s: %w", c, err)
+	}
+	return pg, nil
+}
+
+// forget drops the known hashes of versions added up to mark.
+func (l *Ledger) forget(mark time.Time) {
+	m := mark.UnixMicro()
+	l.hmu.Lock()
+	defer l.hmu.Unlock()
+	for k := range l.known {
+		if k.dateAdded <= m {
+			delete(l.known, k)
+		}
+	}
+}
+
+// digests returns the canonical hashes of a batch: known ones as they
+// are, the others computed from the stored JSON on every CPU.
+func (l *Ledger) digests(batch []stored) ([][32]byte, error) {
 	out := make([][32]byte, len(batch))
+	var todo []int
+	l.hmu.Lock()
+	for i, s := range batch {
+		h, ok := l.known[knownKey{s.collection, s.e.DateAdded.UnixMicro()}]
+		if ok {
+			out[i] = h
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	l.hmu.Unlock()
 	errs := make([]error, len(batch))
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(batch)/64))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(todo)/64))
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := w; i < len(batch); i += workers {
+			for j := w; j < len(todo); j += workers {
+				i := todo[j]
 				h, err := sign.Digest(batch[i].e.Raw)
 				if err != nil {
 					errs[i] = fmt.Errorf("hashing %s in collection %s: %w", batch[i].e.ID, batch[i].collection, err)
@@ -421,19 +481,24 @@ func digests(batch []stored) ([][32]byte, error) {
 	return out, errors.Join(errs...)
 }
 
-// Commit runs commit, the store transaction of a batch of objs submitted
+// Commit runs commit, the store transaction of a batch of recs submitted
 // into collection (signed by the organisation signer with key keyID when
-// signer is not empty), then appends the versions it stored to the log.
-// It returns commit's error: a failure to append is logged and healed by
-// the next Sync (at the latest on the next Open), since the versions are
-// already stored. It implements ingest.Recorder.
-func (l *Ledger) Commit(ctx context.Context, collection string, objs []*stix.Object, signer, keyID string, commit func() error) error {
+// signer is not empty), then appends the versions it stored to the log,
+// using the records' Hash where set. It returns commit's results and
+// error: a failure to append is logged and healed by the next Sync (at the
+// latest on the next Open), since the versions are already stored. It
+// implements ingest.Recorder.
+func (l *Ledger) Commit(ctx context.Context, collection string, recs []store.Record, signer, keyID string, commit func() ([]store.AddResult, error)) ([]store.AddResult, error) {
 	var keys []hintKey
 	if signer != "" {
-		keys = make([]hintKey, 0, len(objs))
+		keys = make([]hintKey, 0, len(recs))
 		l.hmu.Lock()
-		for _, o := range objs {
-			k := hintKey{collection, o.ID, stix.Hash(o)}
+		for _, r := range recs {
+			h := r.Hash
+			if h == ([32]byte{}) {
+				h = stix.Hash(r.Object)
+			}
+			k := hintKey{collection, r.Object.ID, h}
 			keys = append(keys, k)
 			if h := l.hints[k]; h != nil {
 				h.n++
@@ -443,7 +508,18 @@ func (l *Ledger) Commit(ctx context.Context, collection string, objs []*stix.Obj
 		}
 		l.hmu.Unlock()
 	}
-	err := commit()
+	res, err := commit()
+	if err == nil && len(res) == len(recs) {
+		// The stored JSON of a version with a date_added is exactly its
+		// record's (a new version, or an identical copy already stored).
+		l.hmu.Lock()
+		for i, r := range res {
+			if r.Err == nil && !r.DateAdded.IsZero() && recs[i].Hash != ([32]byte{}) {
+				l.known[knownKey{collection, r.DateAdded.UnixMicro()}] = recs[i].Hash
+			}
+		}
+		l.hmu.Unlock()
+	}
 	if err == nil && l.kick != nil && len(keys) == 0 {
 		// Deferred: the background syncer appends (signed batches are
 		// appended here, while their signer hints are held).
@@ -451,7 +527,7 @@ func (l *Ledger) Commit(ctx context.Context, collection string, objs []*stix.Obj
 		case l.kick <- struct{}{}:
 		default: // a sync is already due; it will see this commit too
 		}
-		return nil
+		return res, nil
 	}
 	if err == nil {
 		if _, serr := l.Sync(context.WithoutCancel(ctx)); serr != nil {
@@ -469,7 +545,7 @@ func (l *Ledger) Commit(ctx context.Context, collection string, objs []*stix.Obj
 		}
 		l.hmu.Unlock()
 	}
-	return err
+	return res, err
 }
 
 // Wrap returns st with Delete logging the versions it removes as delete
