@@ -1,8 +1,11 @@
 package fetch_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -294,4 +297,39 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 	writeFile(t, to, b)
+}
+
+// TestTokenStaysWithProvider: a feed the metadata lists on another host
+// is read without the token.
+func TestTokenStaysWithProvider(t *testing.T) {
+	s := fetchtest.NewStatic(t, fetchtest.ROLIE)
+	s.Token = "s3cret"
+	s.Publish(t, fetchtest.Advisory(t, "VENDOR-1", "WHITE", 1, t0))
+	feed, err := os.ReadFile(s.Root("white/" + csaf.FeedName("WHITE")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var auth []string
+	other := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		auth = append(auth, r.Header.Get("Authorization"))
+		mu.Unlock()
+		w.Write(feed)
+	}))
+	defer other.Close()
+	meta, err := os.ReadFile(s.Root("provider-metadata.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, s.Root("provider-metadata.json"), bytes.Replace(meta, []byte(s.URL+csaf.WellKnown+"/white/"), []byte(other.URL+"/mirror/white/"), 1))
+	_, col := syncOnce(t, fetch.New(fetch.Options{InsecureSkipVerify: true, Token: "s3cret"}), s.URL, nil)
+	if len(col.docs) != 1 {
+		t.Errorf("documents: %v", col.ids())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(auth) == 0 || slices.ContainsFunc(auth, func(a string) bool { return a != "" }) {
+		t.Errorf("requests to the other host carried %q", auth)
+	}
 }
