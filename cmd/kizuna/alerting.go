@@ -2,10 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/kizuna-cti/kizuna/internal/bus"
@@ -14,6 +21,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/response/alert/deliver"
 	"github.com/kizuna-cti/kizuna/internal/response/constituency"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
+	"github.com/kizuna-cti/kizuna/internal/response/webhook"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
@@ -188,4 +196,72 @@ func startAlerting(ctx context.Context, dir string, st store.Store, policy *shar
 		vdb.Subscribe(h.publisher.Findings)
 	}
 	return h, nil
+}
+
+// demoAlertRule is the id of the demo's alert rule.
+const demoAlertRule = "demo-utility-webhook"
+
+// startDemoAlerting runs the hub's alerting for `kizuna demo`: the bus and
+// dispatcher as in serve, a webhook receiver on loopback in this process
+// that prints every alert it accepts (signature verified) to w, and a rule
+// of org sending it object-added, sighting, finding and case alerts. It
+// returns the alerting and the receiver's URL.
+func startDemoAlerting(ctx context.Context, dir string, st store.Store, policy *sharing.Policy, cases *incident.Cases,
+	vdb *vulndb.DB, org string, w io.Writer, log *slog.Logger) (*hubAlerting, string, error) {
+	al, err := startAlerting(ctx, dir, st, policy, alertingFlags{}, cases, vdb, log)
+	if err != nil {
+		return nil, "", err
+	}
+	var raw [16]byte
+	_, _ = rand.Read(raw[:])
+	secret := hex.EncodeToString(raw[:])
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		al.close(ctx)
+		return nil, "", failure("demo: webhook receiver: %v", err)
+	}
+	var mu sync.Mutex
+	recv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 4<<20))
+		if err == nil {
+			_, err = webhook.Verify(r.Header.Get(webhook.Header), body, time.Now(), 0, []byte(secret))
+		}
+		var m alert.Message
+		if err == nil {
+			err = json.Unmarshal(body, &m)
+		}
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		for _, a := range m.Alerts {
+			fmt.Fprintf(w, "[demo webhook] delivery %d %s: %s %s %s (%s)\n", m.Delivery, a.Key, a.Kind, a.Type, a.Event, a.TLP)
+		}
+		mu.Unlock()
+		rw.WriteHeader(http.StatusNoContent)
+	})}
+	go func() { _ = recv.Serve(ln) }()
+	context.AfterFunc(ctx, func() { recv.Close() })
+	hookURL := "http://" + ln.Addr().String() + "/hook"
+	rule := alert.Rule{ID: demoAlertRule, Org: org, Kinds: []alert.Kind{alert.ObjectAdded, alert.Sighting, alert.Finding, alert.Case},
+		Target: alert.Target{Channel: "webhook", URL: hookURL, Secret: []byte(secret)}}
+	if err := al.dispatcher.PutRule(ctx, rule); err != nil {
+		al.close(ctx)
+		recv.Close()
+		return nil, "", failure("demo: alert rule: %v", err)
+	}
+	return al, hookURL, nil
+}
+
+// printDemoAlerting tells how to see the demo's alert rule at work.
+func printDemoAlerting(w io.Writer, dataDir, org, hookURL string) {
+	fmt.Fprintf(w, `
+Alerting: %s has rule %s (object-added, sighting, finding and case alerts it may see)
+to a webhook receiver in this process, %s, which prints each signed alert it accepts
+here as "[demo webhook] ...". Publish anything over TAXII or upload a telemetry log as above, then:
+  kizuna alert rule list --data %s --org '%s'
+  kizuna alert list --data %s --org '%s'
+  kizuna alert rule add --data %s --org '%s' --channel webhook --url https://soc.example/hook --secret 0123456789abcdef --type indicator
+`, org, demoAlertRule, hookURL, dataDir, org, dataDir, org, dataDir, org)
 }

@@ -81,6 +81,17 @@ directory and issues new tokens.`,
 			}
 			defer led.Close()
 			cfg := demo.ServerConfig(listen, st, policy, svc, led, hubID, log)
+			utility := demo.Orgs()[2].Org
+			al, hookURL, err := startDemoAlerting(ctx, dataDir, st, policy, svc.Cases, svc.Vuln, utility.ID, stdout, log) // bus, dispatcher, a rule and its receiver
+			if err != nil {
+				return err
+			}
+			defer func() {
+				actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+				defer cancel()
+				al.close(actx)
+			}()
+			cfg.Store, cfg.Alerts = al.publisher.Store(cfg.Store), al.dispatcher
 			srv, err := server.New(cfg)
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
@@ -89,6 +100,7 @@ directory and issues new tokens.`,
 				return fmt.Errorf("demo: %w", err)
 			}
 			printDemo(stdout, dataDir, srv.URL(), info)
+			printDemoAlerting(stdout, dataDir, utility.Name, hookURL)
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
