@@ -333,3 +333,22 @@ func TestTokenStaysWithProvider(t *testing.T) {
 		t.Errorf("requests to the other host carried %q", auth)
 	}
 }
+
+// TestSyncLoopbackHTTP: a provider on plain HTTP at a loopback address
+// (kizuna demo) is read; its ROLIE feed's http URLs pass the schema's
+// https patterns there only.
+func TestSyncLoopbackHTTP(t *testing.T) {
+	s := fetchtest.NewStaticHTTP(t, fetchtest.ROLIE)
+	s.Publish(t, fetchtest.Advisory(t, "VENDOR-1", "WHITE", 1, t0))
+	rep, col := syncOnce(t, fetch.New(fetch.Options{}), s.URL, nil)
+	if rep.Failed != 0 || len(col.docs) != 1 {
+		t.Errorf("%+v %v", rep, col.ids())
+	}
+	feed, err := os.ReadFile(s.Root("white/" + csaf.FeedName("WHITE")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fetch.ParseFeed("feed", feed); err == nil {
+		t.Error("ParseFeed accepted http URLs")
+	}
+}

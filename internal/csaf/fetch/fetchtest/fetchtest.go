@@ -122,10 +122,22 @@ type Static struct {
 // test ends.
 func NewStatic(tb testing.TB, layout Layout) *Static {
 	tb.Helper()
+	return newStatic(tb, layout, httptest.NewTLSServer)
+}
+
+// NewStaticHTTP is NewStatic over plain HTTP (loopback: as kizuna demo
+// serves).
+func NewStaticHTTP(tb testing.TB, layout Layout) *Static {
+	tb.Helper()
+	return newStatic(tb, layout, httptest.NewServer)
+}
+
+func newStatic(tb testing.TB, layout Layout, start func(http.Handler) *httptest.Server) *Static {
+	tb.Helper()
 	dir := tb.TempDir()
 	s := &Static{Dir: dir, layout: layout, clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	s.Provider = csaf.NewProvider(dir, nil)
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	s.srv = start(http.HandlerFunc(s.serve))
 	tb.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
 	if err := s.Render(); err != nil {
