@@ -346,3 +346,47 @@ func alertingEndToEnd(t *testing.T) {
 		h.mu.Unlock()
 	}
 }
+
+// TestAlertCLI: rules added, listed (secret hidden) and removed per
+// organisation; acknowledging another organisation's or a missing delivery
+// fails; dead letters list empty; redriving a missing one fails; bad
+// arguments are usage errors.
+func TestAlertCLI(t *testing.T) {
+	dir := t.TempDir()
+	kzOK(t, "org", "create", "--data", dir, "--name", "Acme", "--sector", "energy", "--type", "sme")
+	kzOK(t, "org", "create", "--data", dir, "--name", "Beta", "--sector", "health", "--type", "academia")
+	id := kzOK(t, "alert", "rule", "add", "--data", dir, "--org", "Acme", "--channel", "webhook", "--url", "https://soc.acme.example/hook",
+		"--secret", "0123456789abcdef", "--kind", "finding", "--min-severity", "high", "--max-tlp", "amber", "--digest", "1h")
+	if !strings.HasPrefix(id, "rule-") {
+		t.Fatalf("rule id %q", id)
+	}
+	var rules []map[string]any
+	if err := json.Unmarshal([]byte(kzOK(t, "alert", "rule", "list", "--data", dir, "--org", "Acme")), &rules); err != nil || len(rules) != 1 {
+		t.Fatalf("Acme's rules: %v %v", rules, err)
+	}
+	r := rules[0]
+	if r["id"] != id || r["min_severity"] != "high" || r["max_tlp"] != "TLP:AMBER" || r["digest"] != "1h0m0s" || r["secret_set"] != true || r["secret"] != nil {
+		t.Errorf("rule as listed: %v", r)
+	}
+	if got := kzOK(t, "alert", "rule", "list", "--data", dir, "--org", "Beta"); got != "[]" {
+		t.Errorf("Beta's rules: %s", got)
+	}
+	checkFailure(t, kz(t, "alert", "rule", "remove", "--data", dir, "--org", "Beta", id), 1, "not found")
+	kzOK(t, "alert", "rule", "remove", "--data", dir, "--org", "Acme", id)
+	if got := kzOK(t, "alert", "rule", "list", "--data", dir); got != "[]" {
+		t.Errorf("rules after removal: %s", got)
+	}
+	checkFailure(t, kz(t, "alert", "rule", "add", "--data", dir, "--org", "Acme", "--channel", "webhook", "--url", "https://x.example", "--secret", "short"), 2, "secret")
+	checkFailure(t, kz(t, "alert", "rule", "add", "--data", dir, "--org", "Acme", "--channel", "pigeon"), 2, "")
+	checkFailure(t, kz(t, "alert", "rule", "add", "--data", dir, "--org", "Nobody", "--channel", "webhook"), 1, "unknown organisation")
+	checkFailure(t, kz(t, "alert", "ack", "--data", dir, "--org", "Acme", "7"), 1, "not found")
+	checkFailure(t, kz(t, "alert", "ack", "--data", dir, "--org", "Acme", "x"), 2, "not a delivery id")
+	checkFailure(t, kz(t, "alert", "list", "--data", dir, "--state", "lost"), 2, "--state")
+	if got := kzOK(t, "alert", "list", "--data", dir, "--org", "Acme"); got != "[]" {
+		t.Errorf("deliveries: %s", got)
+	}
+	if got := kzOK(t, "alert", "dead-letters", "--data", dir); got != "[]" {
+		t.Errorf("dead letters: %s", got)
+	}
+	checkFailure(t, kz(t, "alert", "redrive", "--data", dir, "3"), 1, "not found")
+}
