@@ -218,7 +218,10 @@ func importCSAF(cmd *cobra.Command, dataDir string, e csaf.Entry) error {
 		Distribution: vulndb.Restriction(tlp, sharing.Label{ProducerOrg: createdBy, Orgs: e.Orgs, Users: e.Users}),
 		OnFailure:    func(_ string, err error) { failed = err },
 	}
-	sum, err := im.Import(ctx, []string{filepath.Join(dataDir, "csaf", e.Dir(), filepath.FromSlash(e.Path))})
+	published, modified := e.Released()
+	sum, err := im.ImportAdvisory(ctx, filepath.Join(dataDir, "csaf", e.Dir(), filepath.FromSlash(e.Path)), vulndb.Advisory{
+		TrackingID: e.ID, Title: e.Title, Published: published, Modified: modified,
+	})
 	if err == nil {
 		err = failed
 	}

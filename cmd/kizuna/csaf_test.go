@@ -56,11 +56,11 @@ func TestCSAFCommands(t *testing.T) {
 		{name: "publish without data", args: []string{"publish", bsi}, code: 2, errOut: "--data DIR is required"},
 		{name: "publish as is", args: []string{"publish", "--data", dir, "--as-is", bsi, rhsa}, code: 0,
 			out:    []string{"WHITE\twhite/2022/bsi-2022-0001.json\tBSI-2022-0001\t1\n", "WHITE\twhite/2021/rhsa-2021_5217.json\tRHSA-2021:5217\t1\n"},
-			errOut: "kizuna: RHSA-2021:5217: 1 vulnerability records added, 0 updated, 1 STIX objects"},
+			errOut: "kizuna: RHSA-2021:5217: 1 vulnerability records added, 0 updated, 2 STIX objects"},
 		{name: "publish again", args: []string{"publish", "--data", dir, "--as-is", bsi}, code: 0,
 			errOut: "kizuna: BSI-2022-0001: 0 vulnerability records added, 0 updated, 0 STIX objects"},
 		{name: "publish draft", args: []string{"publish", "--data", dir, "--org", csafRecipient, draft}, code: 0, out: []string{"AMBER\tamber/"},
-			errOut: "kizuna: KIZUNA-2026-0001: 1 vulnerability records added, 0 updated, 1 STIX objects"},
+			errOut: "kizuna: KIZUNA-2026-0001: 1 vulnerability records added, 0 updated, 2 STIX objects"},
 		{name: "publish broken", args: []string{"publish", "--data", dir, "--as-is", "-"}, stdin: broken, code: 1,
 			out: []string{"6.1.16"}, errOut: "not published"},
 		{name: "publish draft without TLP", args: []string{"publish", "--data", dir, "-"}, code: 1,
@@ -97,7 +97,7 @@ func TestCSAFCommands(t *testing.T) {
 	if code := run(context.Background(), []string{"export", "--data", dir}, nil, &out, &errOut); code != 0 {
 		t.Fatalf("export: %d %s", code, errOut.String())
 	}
-	for _, s := range []string{`"type":"vulnerability"`, "CVE-2022-27193", sharing.TLP2Clear, sharing.TLP2Amber, sharing.DistributionExtension, csafRecipient} {
+	for _, s := range []string{`"type":"vulnerability"`, `"type":"report"`, "RHSA-2021:5217: Red Hat Security Advisory", "CVE-2022-27193", sharing.TLP2Clear, sharing.TLP2Amber, sharing.DistributionExtension, csafRecipient} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("export lacks %s:\n%.2000s", s, out.String())
 		}

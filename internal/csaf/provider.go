@@ -46,6 +46,12 @@ type Entry struct {
 	Users        []string `json:"users,omitempty"`
 }
 
+// Released returns the initial and current release dates (zero when
+// malformed).
+func (e Entry) Released() (initial, current time.Time) {
+	return timeOf(e.InitialReleaseDate), timeOf(e.CurrentReleaseDate)
+}
+
 // Dir returns the TLP directory name of the entry ("white", ...).
 func (e Entry) Dir() string { return strings.ToLower(e.TLP) }
 

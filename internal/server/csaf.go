@@ -344,7 +344,10 @@ func (h *csafHandler) importAdvisory(ctx context.Context, p sharing.Principal, e
 		},
 		OnFailure: func(_ string, err error) { failed = err },
 	}
-	sum, err := im.Import(ctx, []string{filepath.Join(h.s.cfg.DataDir, "csaf", e.Dir(), filepath.FromSlash(e.Path))})
+	published, modified := e.Released()
+	sum, err := im.ImportAdvisory(ctx, filepath.Join(h.s.cfg.DataDir, "csaf", e.Dir(), filepath.FromSlash(e.Path)), vulndb.Advisory{
+		TrackingID: e.ID, Title: e.Title, URL: res.URL, Published: published, Modified: modified,
+	})
 	if err == nil {
 		err = failed
 	}

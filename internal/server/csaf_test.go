@@ -190,7 +190,7 @@ func TestCSAFPublishImports(t *testing.T) {
 	r := f.publishCSAF("analyst", csafWithVulnerability("KZ-W", "WHITE", "CVE-2024-0001"), "")
 	wantStatus(t, r, http.StatusCreated)
 	imp, _ := r.json(t)["imported"].(map[string]any)
-	if imp["records_added"] != float64(1) || imp["stix_objects"] != float64(1) {
+	if imp["records_added"] != float64(1) || imp["stix_objects"] != float64(2) { // vulnerability and report
 		t.Fatalf("imported: %s", r.body)
 	}
 	objs := f.get("alice", objectsPath(store.DefaultCollectionID)+"?match[type]=vulnerability")
@@ -250,7 +250,7 @@ func TestCSAFPublishTLPMatrix(t *testing.T) {
 	for _, a := range advisories {
 		r := f.publishCSAF("analyst", csafWithVulnerability(a.id, a.tlp, a.cve), a.query)
 		wantStatus(t, r, http.StatusCreated)
-		if imp, _ := r.json(t)["imported"].(map[string]any); imp["stix_objects"] != float64(1) {
+		if imp, _ := r.json(t)["imported"].(map[string]any); imp["stix_objects"] != float64(2) {
 			t.Fatalf("%s imported: %s", a.id, r.body)
 		}
 	}
@@ -268,7 +268,7 @@ func TestCSAFPublishTLPMatrix(t *testing.T) {
 	}
 	objects := map[string]string{}
 	for _, u := range []string{"", "alice", "bob", "analyst"} {
-		r := f.get(u, objectsPath(store.DefaultCollectionID)+"?match[type]=vulnerability")
+		r := f.get(u, objectsPath(store.DefaultCollectionID)+"?match[type]=vulnerability,report")
 		if u == "" {
 			r = f.get("", "/public/clear")
 		}
@@ -283,7 +283,10 @@ func TestCSAFPublishTLPMatrix(t *testing.T) {
 		w := wants[a.cve]
 		for _, u := range []string{"", "alice", "bob", "analyst"} {
 			if got := strings.Contains(objects[u], a.cve); got != slices.Contains(w.users, u) {
-				t.Errorf("%s (%s): %s sees the STIX object: %v", a.id, a.tlp, u, got)
+				t.Errorf("%s (%s): %s sees the STIX vulnerability: %v", a.id, a.tlp, u, got)
+			}
+			if got := strings.Contains(objects[u], `"`+a.id+": Test advisory"); got != slices.Contains(w.users, u) {
+				t.Errorf("%s (%s): %s sees the STIX report: %v", a.id, a.tlp, u, got)
 			}
 		}
 		for _, org := range []string{orgAcme, orgBeta} {

@@ -2,8 +2,11 @@ package vulndb
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/vuln"
@@ -71,5 +74,32 @@ func TestRestrictedRecords(t *testing.T) {
 	a, b := findings(t, d, "org-a"), findings(t, d, "org-b")
 	if slices.Contains(a, "web kizuna-demo@1.5 KZ-DEMO-1") || !slices.Contains(b, "web kizuna-demo@1.5 KZ-DEMO-1") {
 		t.Errorf("restricted VEX: org-a %q, org-b %q", a, b)
+	}
+}
+
+func TestReport(t *testing.T) {
+	dist := Restriction(sharing.TLPAmber, sharing.Label{ProducerOrg: "identity--hub", Orgs: []string{"identity--a"}})
+	a := Advisory{TrackingID: "KZ-1", Title: "T", URL: "https://hub.example/.well-known/csaf/amber/2026/kz-1.json",
+		Published: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Modified: time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC),
+		RecordIDs: []string{"KZ-1/CVE-2026-0001"}, Markings: []string{sharing.TLP2Amber}, Distribution: dist}
+	b, err := Report(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o map[string]any
+	if err := json.Unmarshal(b, &o); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := Report(a)
+	refs, _ := o["object_refs"].([]any)
+	ext, _ := o["extensions"].(map[string]any)
+	if o["type"] != "report" || !strings.HasPrefix(o["id"].(string), "report--") || string(again) != string(b) ||
+		len(refs) != 1 || refs[0] != STIXID("KZ-1/CVE-2026-0001") || o["published"] != "2026-02-01T00:00:00.000Z" ||
+		ext[sharing.DistributionExtension] == nil {
+		t.Errorf("report: %s", b)
+	}
+	a.RecordIDs = nil
+	if _, err := Report(a); err == nil {
+		t.Error("a report without vulnerabilities was made")
 	}
 }

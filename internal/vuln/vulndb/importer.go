@@ -250,3 +250,24 @@ func (im *Importer) account(ctx context.Context, sum *Summary, res PutResult) er
 	sum.STIX += len(objs)
 	return nil
 }
+
+// ImportAdvisory imports one published advisory file like Import and,
+// when a record was added or updated, hands Emit the advisory's STIX
+// report (see Report; a.CreatedBy, Markings and Distribution are taken
+// from the Importer), counted in STIX.
+func (im *Importer) ImportAdvisory(ctx context.Context, path string, a Advisory) (Summary, error) {
+	sum, err := im.Import(ctx, []string{path})
+	if err != nil || im.Emit == nil || sum.Added+sum.Updated == 0 {
+		return sum, err
+	}
+	a.CreatedBy, a.Markings, a.Distribution = im.CreatedBy, im.Markings, im.Distribution
+	rep, err := AdvisoryReport(path, a)
+	if err != nil || rep == nil {
+		return sum, err
+	}
+	if err := im.Emit(ctx, []json.RawMessage{rep}); err != nil {
+		return sum, fmt.Errorf("vulndb: submitting the report of %s: %w", a.TrackingID, err)
+	}
+	sum.STIX++
+	return sum, nil
+}

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -18,16 +20,19 @@ var stixNamespace = [16]byte{0x6b, 0x69, 0x7a, 0x75, 0x6e, 0x61, 0x4c, 0x76, 0x9
 // STIXID returns the deterministic STIX id of the vulnerability object of
 // a record id: "vulnerability--" and the UUIDv5 of the id in Kizuna's
 // namespace.
-func STIXID(recordID string) string {
+func STIXID(recordID string) string { return stixUUID("vulnerability--", recordID) }
+
+// stixUUID returns prefix and the UUIDv5 of key in Kizuna's namespace.
+func stixUUID(prefix, key string) string {
 	h := sha1.New()
 	h.Write(stixNamespace[:])
-	h.Write([]byte(recordID))
+	h.Write([]byte(key))
 	var u [16]byte
 	copy(u[:], h.Sum(nil))
 	u[6] = (u[6] & 0x0f) | 0x50
 	u[8] = (u[8] & 0x3f) | 0x80
 	s := hex.EncodeToString(u[:])
-	return "vulnerability--" + s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
+	return prefix + s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:32]
 }
 
 // maxDescription bounds the description copied into the STIX object.
@@ -151,3 +156,88 @@ func kevProperty(k *vuln.KEV) *stixKEV {
 }
 
 func stixTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// Advisory describes a published advisory for its STIX report.
+type Advisory struct {
+	// TrackingID, Title and URL identify the advisory (URL: where the
+	// provider serves it).
+	TrackingID, Title, URL string
+	// Published and Modified are its initial and current release dates.
+	Published, Modified time.Time
+	// RecordIDs are the ids of its vulnerability records.
+	RecordIDs []string
+	// CreatedBy, Markings and Distribution are those of its
+	// vulnerability objects (see Importer).
+	CreatedBy    string
+	Markings     []string
+	Distribution *vuln.Distribution
+}
+
+// Report returns the STIX 2.1 report object of a published advisory: a
+// deterministic id (UUIDv5 of the tracking id), the advisory's title,
+// dates and URL, and object_refs naming its vulnerability objects; the
+// same markings and distribution as those. It fails for an advisory
+// without vulnerabilities (a report needs object_refs).
+func Report(a Advisory) (json.RawMessage, error) {
+	if len(a.RecordIDs) == 0 {
+		return nil, fmt.Errorf("vulndb: advisory %s has no vulnerabilities to report", a.TrackingID)
+	}
+	modified := a.Modified
+	if modified.Before(a.Published) {
+		modified = a.Published
+	}
+	o := stixReport{
+		Type: "report", SpecVersion: "2.1", ID: stixUUID("report--", "csaf:"+a.TrackingID),
+		Created: stixTime(a.Published), Modified: stixTime(modified), Published: stixTime(modified),
+		Name: a.TrackingID + ": " + a.Title, ReportTypes: []string{"vulnerability"},
+		CreatedByRef: a.CreatedBy, Markings: a.Markings, Extensions: stixDistribution(a.Distribution),
+		Refs: []stixRef{{SourceName: "csaf", ExternalID: a.TrackingID, URL: a.URL}},
+	}
+	for _, id := range a.RecordIDs {
+		o.ObjectRefs = append(o.ObjectRefs, STIXID(id))
+	}
+	b, err := json.Marshal(&o)
+	if err != nil {
+		return nil, fmt.Errorf("vulndb: STIX report of %s: %w", a.TrackingID, err)
+	}
+	return b, nil
+}
+
+// stixReport is the JSON form of the STIX object Report makes.
+type stixReport struct {
+	Type         string         `json:"type"`
+	SpecVersion  string         `json:"spec_version"`
+	ID           string         `json:"id"`
+	Created      string         `json:"created"`
+	Modified     string         `json:"modified"`
+	Published    string         `json:"published"`
+	CreatedByRef string         `json:"created_by_ref,omitempty"`
+	Name         string         `json:"name"`
+	ReportTypes  []string       `json:"report_types"`
+	ObjectRefs   []string       `json:"object_refs"`
+	Refs         []stixRef      `json:"external_references,omitempty"`
+	Markings     []string       `json:"object_marking_refs,omitempty"`
+	Extensions   map[string]any `json:"extensions,omitempty"`
+}
+
+// AdvisoryReport reads the vulnerability records of the advisory file at
+// path (to name them in object_refs) and returns Report(a); nil without an
+// error when the advisory has no vulnerabilities.
+func AdvisoryReport(path string, a Advisory) (json.RawMessage, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("vulndb: reading advisory %s: %w", a.TrackingID, err)
+	}
+	p, err := Parse(filepath.Base(path), data)
+	if err != nil {
+		return nil, err
+	}
+	a.RecordIDs = nil
+	for _, v := range p.Vulns {
+		a.RecordIDs = append(a.RecordIDs, v.ID)
+	}
+	if len(a.RecordIDs) == 0 {
+		return nil, nil
+	}
+	return Report(a)
+}
