@@ -197,6 +197,15 @@ func printDemoServices(w io.Writer, dataDir, url, k string, tok func(org, user s
     kizuna route --data %s --asn-table testdata/demo/%s -
 `, dataDir, demo.ASNTable)
 
+	fmt.Fprintf(w, `
+Notifications (%s/notifications.db): the demo scan report (%d records) became %d notifications,
+each for the organisation owning the address or domain only (TLP:AMBER+STRICT); %d unrouted, %d malformed.
+  kizuna notify list --data %s --org %q
+  curl %s-H 'Authorization: Bearer %s' %s/api/v1/notifications
+  # import a report yourself (hub analyst): kizuna notify import --data %s --source NAME --format csv --map value=ip ... FILE
+`, dataDir, x.Scan.Records, x.Scan.New+x.Scan.Duplicates, x.Scan.Unrouted, x.Scan.Malformed,
+		dataDir, utility.Org.Name, k, tok(utility.Org.ID, utility.Users[0].Name), url, dataDir)
+
 	key := x.Key
 	fmt.Fprintf(w, `
 Signed submissions: %s has a registered Ed25519 key (id %.16s…, %s/keys/orgs/);

@@ -19,6 +19,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/provenance/sign"
+	"github.com/kizuna-cti/kizuna/internal/response/notify"
 	"github.com/kizuna-cti/kizuna/internal/response/route"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
@@ -263,6 +264,32 @@ func TestSetupServices(t *testing.T) {
 		}
 		t.Fatalf("no token for %s/%d", key, user)
 		return ""
+	}
+
+	// Notifications: the scan report reached each owner, and only it.
+	if x.Scan.New+x.Scan.Duplicates != 9 || x.Scan.Unrouted != 2 || x.Scan.Malformed != 1 {
+		t.Errorf("scan import: %d+%d notifications, %d unrouted, %d malformed: want 9, 2 (one malformed), 1", x.Scan.New, x.Scan.Duplicates, x.Scan.Unrouted, x.Scan.Malformed)
+	}
+	wantNotes := map[string][]string{
+		"utility": {"192.0.2.10", "portal.kanto-denryoku.example"}, "city": {"198.51.100.23"},
+		"university": {"2001:db8::7", "203.0.113.5"}, "sme": {"203.0.113.200", "files.hinode-seimitsu.example"},
+		"ministry": {"mail.cyber-policy.example"}, "cert": {"vpn.partner-cert.example"}, "hub": nil,
+	}
+	for key, want := range wantNotes {
+		member := sharing.Principal{OrgID: id(key), Role: sharing.RoleMember}
+		list, err := svc.Notifications.List(ctx, pol.Access(member), notify.Filter{OrgID: id(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var values []string
+		for _, n := range list {
+			values = append(values, n.Value)
+		}
+		slices.Sort(values)
+		slices.Sort(want)
+		if !slices.Equal(values, want) {
+			t.Errorf("%s's notifications %q, want %q", key, values, want)
+		}
 	}
 
 	// Constituency: every registration stored under its organisation, and

@@ -20,6 +20,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/provenance/sign"
 	"github.com/kizuna-cti/kizuna/internal/response/constituency"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
+	"github.com/kizuna-cti/kizuna/internal/response/notify"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
@@ -80,6 +81,9 @@ type Services struct {
 	Constituency *constituency.Registry
 	Vuln         *vulndb.DB
 	Cases        *incident.Cases
+	// Notifications are third-party reports for their owners
+	// (DIR/notifications.db).
+	Notifications *notify.Store
 }
 
 // OpenServices opens (creating when missing) the databases in dir.
@@ -98,6 +102,10 @@ func OpenServices(ctx context.Context, dir string, st store.Store, log *slog.Log
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	s.Cases.Dir, s.Cases.Log = st, log
+	if s.Notifications, err = notify.Open(ctx, dir); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("demo: %w", err)
+	}
 	return s, nil
 }
 
@@ -112,6 +120,9 @@ func (s *Services) Close() error {
 	}
 	if s.Cases != nil {
 		errs = append(errs, s.Cases.Close())
+	}
+	if s.Notifications != nil {
+		errs = append(errs, s.Notifications.Close())
 	}
 	return errors.Join(errs...)
 }
@@ -136,6 +147,7 @@ func ServerConfig(listen string, st store.Store, policy *sharing.Policy, svc *Se
 		cfg.Cases = svc.Cases
 		cfg.Vuln = svc.Vuln
 		cfg.Signatures = ledger.NewOrgKeys(svc.Dir)
+		cfg.Notifications, cfg.Constituency, cfg.RouteOptions = svc.Notifications, svc.Constituency, RouteOptions()
 	}
 	return cfg
 }
@@ -165,6 +177,8 @@ type Extras struct {
 	Advisory csaf.Entry
 	// Case is the SME's anonymous incident case as the hub sees it.
 	Case incident.Case
+	// Scan is the import of ScanFeed into DIR/notifications.db.
+	Scan notify.Result
 }
 
 // setupServices seeds the services; every step is idempotent.
@@ -189,6 +203,9 @@ func setupServices(ctx context.Context, st store.Store, p *ingest.Pipeline, data
 	}
 	hub := byKey["hub"]
 	analyst := principalOf(hub, 1)
+	if err := setupNotifications(ctx, svc, analyst, x); err != nil {
+		return err
+	}
 	if err := setupVuln(ctx, svc, p, data, hub, analyst, byKey["utility"], x); err != nil {
 		return err
 	}

@@ -180,7 +180,8 @@ const MaxAdded = 10000
 // Result is what an import did.
 type Result struct {
 	feed.Stats
-	// Unrouted are the records without an owner.
+	// Unrouted are the records without an owner (among them records whose
+	// values did not parse).
 	Unrouted int
 	// New are the notifications stored, Duplicates the reports folded into
 	// an earlier notification.
