@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	kizuna "github.com/kizuna-cti/kizuna"
+	"github.com/kizuna-cti/kizuna/internal/audit"
 	"github.com/kizuna-cti/kizuna/internal/demo"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/server"
@@ -92,6 +93,12 @@ directory and issues new tokens.`,
 				al.close(actx)
 			}()
 			cfg.Store, cfg.Alerts = al.publisher.Store(cfg.Store), al.dispatcher
+			trail, err := audit.Open(ctx, dataDir, audit.Options{HubIdentity: hubID, Log: log}) // DIR/audit.db
+			if err != nil {
+				return fmt.Errorf("demo: audit trail: %w", err)
+			}
+			defer trail.Close()
+			cfg.Audit = trail
 			srv, err := server.New(cfg)
 			if err != nil {
 				return fmt.Errorf("demo: %w", err)
@@ -164,6 +171,14 @@ Try (each organisation sees what TLP 2.0 and the named distributions allow):
 	if info.Extras != nil {
 		printDemoServices(w, dataDir, url, k, tok, info)
 	}
+	hub := specs[0]
+	fmt.Fprintf(w, `
+Audit trail (%s/audit.db, under its own transparency log): every request above is recorded
+  kizuna audit list --data %s --limit 20          # also --org --user --action --interface --object --since
+  curl %s-H 'Authorization: Bearer %s' '%s/api/v1/audit?interface=taxii&limit=5'
+  kizuna audit verify --data %s                  # objects and audit records against their logs
+  kizuna export --data %s --org '%s' --signed > evidence.json && kizuna verify evidence.json --data %s
+`, dataDir, dataDir, k, tok(hub.Org.ID, hub.Users[1].Name), url, dataDir, dataDir, city.Org.Name, dataDir)
 	fmt.Fprintln(w, "\nPress Ctrl+C to stop.")
 }
 

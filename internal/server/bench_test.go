@@ -39,7 +39,7 @@ func benchObjects(b *testing.B) int {
 // benchServer seeds a store with n objects (a third indicators, the rest
 // malware, tools and notes; half GREEN, a quarter AMBER of another
 // organisation, a quarter CLEAR) straight through the store, and serves it.
-func benchServer(b *testing.B, n int) (baseURL, token string, added []time.Time) {
+func benchServer(b *testing.B, n int, opts ...fixtureOpt) (baseURL, token string, added []time.Time) {
 	b.Helper()
 	ctx := context.Background()
 	dir := b.TempDir()
@@ -107,10 +107,14 @@ func benchServer(b *testing.B, n int) (baseURL, token string, added []time.Time)
 		}
 	}
 	b.Logf("seeded %d objects in %v", n, time.Since(start).Round(time.Millisecond))
-	srv, err := New(Config{
+	cfg := Config{
 		Listen: "127.0.0.1:0", InsecureHTTP: true, Store: st, Policy: sharing.NewPolicy(sharing.TLPAmber),
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

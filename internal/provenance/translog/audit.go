@@ -3,6 +3,7 @@ package translog
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"iter"
@@ -234,10 +235,12 @@ func (c *compactRange) push(h tlog.Hash) {
 	c.n++
 }
 
-// root returns the tree hash of the leaves pushed so far.
+// root returns the tree hash of the leaves pushed so far (for none, the
+// RFC 6962 hash of the empty tree, SHA-256 of the empty string, as
+// tlog.TreeHash gives it).
 func (c *compactRange) root() tlog.Hash {
 	if len(c.stack) == 0 {
-		return tlog.Hash{}
+		return sha256.Sum256(nil)
 	}
 	h := c.stack[len(c.stack)-1]
 	for i := len(c.stack) - 2; i >= 0; i-- {

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/mod/sumdb/tlog"
+
 	"github.com/kizuna-cti/kizuna/internal/provenance"
 	"github.com/kizuna-cti/kizuna/internal/provenance/translog"
 	"github.com/kizuna-cti/kizuna/internal/provenance/translog/storetest"
@@ -156,4 +158,13 @@ func hexOf(h [32]byte) string {
 		b.WriteByte(digits[c&15])
 	}
 	return b.String()
+}
+
+// TestAuditEmptyLog: an empty log over an empty store is clean.
+func TestAuditEmptyLog(t *testing.T) {
+	l := translog.New(&translog.MemStore{})
+	rep, err := translog.Audit(context.Background(), l, tlog.Tree{}, func(func(translog.Current, error) bool) {})
+	if err != nil || rep.Err() != nil {
+		t.Fatalf("empty log: %v %v", err, rep.Err())
+	}
 }
