@@ -20,6 +20,8 @@ type AuditTrail interface {
 	Record(ctx context.Context, r audit.Record) error
 	// List returns the records a filter selects.
 	List(ctx context.Context, f audit.Filter) (*audit.Page, error)
+	// Checkpoint returns the signed tree head of the audit log.
+	Checkpoint(ctx context.Context) ([]byte, error)
 }
 
 // statusOf returns the status-recording writer *w already is (observe
@@ -104,6 +106,29 @@ func (s *Server) auditRoutes(mux *http.ServeMux) {
 		return
 	}
 	mux.Handle("GET /api/v1/audit", s.authed(s.listAudit))
+	mux.Handle("GET /api/v1/audit/checkpoint", s.authed(s.auditCheckpoint))
+}
+
+// auditReader refuses callers who may not read the audit trail.
+func auditReader(p sharing.Principal) error {
+	if p.HubAnalyst() || (!p.Public && p.Role == sharing.RoleOrgAdmin && p.OrgID != "") {
+		return nil
+	}
+	return fmt.Errorf("%w: the audit log is for hub admins, analysts and organisation admins", errkind.Forbidden)
+}
+
+// auditCheckpoint serves the signed tree head of the audit log, to save
+// for kizuna audit verify --audit-checkpoint.
+func (s *Server) auditCheckpoint(w http.ResponseWriter, r *http.Request, p sharing.Principal) error {
+	audit.SetAction(r.Context(), audit.Admin)
+	if err := auditReader(p); err != nil {
+		return err
+	}
+	b, err := s.cfg.Audit.Checkpoint(r.Context())
+	if err != nil {
+		return fmt.Errorf("signing the audit tree head: %w", err)
+	}
+	return writeText(w, b)
 }
 
 // auditFilter parses the audit query parameters: org, user, action,

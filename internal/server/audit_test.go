@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/kizuna-cti/kizuna/internal/audit"
@@ -119,6 +120,13 @@ func TestAuditRecordsRequests(t *testing.T) {
 	_, p2 := auditPage(t, f, tr, "analyst", "?limit=2&interface=taxii&next="+p1.Next)
 	if p1.Next == "" || len(p2.Records) != 2 || p2.Records[0].Index <= p1.Records[1].Index {
 		t.Fatalf("paging: %+v then %+v", p1, p2)
+	}
+	// The audit log's signed tree head, for audit verify --audit-checkpoint.
+	if r := f.do(req{path: "/api/v1/audit/checkpoint", user: "analyst"}); r.status != http.StatusOK || !strings.HasPrefix(string(r.body), "kizuna/log/audit\n") {
+		t.Fatalf("checkpoint: %d %s", r.status, r.body)
+	}
+	if r := f.do(req{path: "/api/v1/audit/checkpoint", user: "alice"}); r.status != http.StatusForbidden {
+		t.Fatalf("checkpoint as a member: %d", r.status)
 	}
 	// Reading the audit log is itself audited, as admin.
 	_, adm := auditPage(t, f, tr, "analyst", "?action=admin&limit=1")
