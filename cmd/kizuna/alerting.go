@@ -72,7 +72,8 @@ func withEvents(ctx context.Context, dir string, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, nil, err
 	}
-	return events.NewPublisher(b, st, log).Store(st), func() { b.Close() }, nil
+	p := events.NewPublisher(b, st, log)
+	return p.Store(st), func() { p.Close(); b.Close() }, nil
 }
 
 // alertChannels returns the delivery channels: webhook always, e-mail
@@ -139,6 +140,7 @@ type hubAlerting struct {
 // close stops the subscription, lets deliveries in flight finish until
 // ctx is done (the rest resume on the next start), and closes the bus.
 func (h *hubAlerting) close(ctx context.Context) error {
+	h.publisher.Close() // queued events of committed versions onto the bus
 	if h.sub != nil {
 		h.sub.Stop()
 	}

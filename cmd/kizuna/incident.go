@@ -95,8 +95,9 @@ func (e *incidentEnv) pipeline(ctx context.Context, cmd *cobra.Command) (*ingest
 	if err != nil {
 		return nil, nil, failure("transparency log: %v", err)
 	}
-	est := events.NewPublisher(e.bus, e.st, e.log).Store(e.st) // attached objects become hub events
-	return &ingest.Pipeline{Store: est, Policy: policy, Log: e.log, HubOrgID: hub, Recorder: led}, func() { led.Close() }, nil
+	pub := events.NewPublisher(e.bus, e.st, e.log)
+	est := pub.Store(e.st) // attached objects become hub events
+	return &ingest.Pipeline{Store: est, Policy: policy, Log: e.log, HubOrgID: hub, Recorder: led}, func() { led.Close(); pub.Close() }, nil
 }
 
 // caseFailure turns a library error into an exit-1 error with its message.

@@ -16,6 +16,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -49,6 +50,19 @@ type Publisher struct {
 
 	mu      sync.Mutex // guards sectors
 	sectors map[string]string
+
+	// Committed versions are published by a background goroutine (see
+	// Store): queue carries their events, done closes when it ends.
+	qmu    sync.RWMutex // guards queue against Close
+	queue  chan queued
+	closed bool
+	done   chan struct{}
+}
+
+// queued is a batch of committed versions' events waiting for the bus.
+type queued struct {
+	ctx context.Context
+	es  []alert.Event
 }
 
 // NewPublisher returns a publisher on b; dir, when not nil, supplies the
@@ -123,7 +137,15 @@ func (p *Publisher) ObjectEvents(ctx context.Context, recs []store.Record, res [
 		if o.Type == "sighting" {
 			kind = alert.Sighting
 		}
-		e, err := alert.FromObject(kind, o.ID+"@"+r.Version, o.Raw, l)
+		// The event outlives Add (it is published in the background):
+		// it keeps its own copy of the JSON.
+		var e alert.Event
+		var err error
+		if o.Props != nil {
+			e, err = alert.FromDecoded(kind, o.ID+"@"+r.Version, bytes.Clone(o.Raw), o.Props, l)
+		} else {
+			e, err = alert.FromObject(kind, o.ID+"@"+r.Version, bytes.Clone(o.Raw), l)
+		}
 		if err != nil {
 			p.log.WarnContext(ctx, "hub event for a committed object", "id", o.ID, "err", err)
 			continue
@@ -139,8 +161,70 @@ func (p *Publisher) ObjectEvents(ctx context.Context, recs []store.Record, res [
 	return out
 }
 
-// Store returns st whose Add publishes the versions it committed.
+// Store returns st whose Add publishes the versions it committed. Their
+// events are encoded and appended to the bus by one background goroutine,
+// off the writer's path (a bulk import commits its next batch meanwhile);
+// a bounded queue holds the writer back when the bus falls behind. Close
+// waits until every queued event is on the bus.
 func (p *Publisher) Store(st store.Store) store.Store { return &publishingStore{Store: st, p: p} }
+
+// storeQueue is how many committed batches may wait for the bus.
+const storeQueue = 8
+
+// enqueue hands es to the background publisher (started on first use); it
+// publishes in place once the publisher is closed.
+func (p *Publisher) enqueue(ctx context.Context, es []alert.Event) {
+	if len(es) == 0 {
+		return
+	}
+	p.qmu.RLock()
+	if p.closed {
+		p.qmu.RUnlock()
+		p.publish(ctx, es)
+		return
+	}
+	if p.queue == nil {
+		p.qmu.RUnlock()
+		p.qmu.Lock()
+		if p.queue == nil && !p.closed {
+			p.queue, p.done = make(chan queued, storeQueue), make(chan struct{})
+			go p.drain(p.queue, p.done)
+		}
+		p.qmu.Unlock()
+		p.enqueue(ctx, es)
+		return
+	}
+	p.queue <- queued{ctx: context.WithoutCancel(ctx), es: es}
+	p.qmu.RUnlock()
+}
+
+// drain publishes queued batches until the queue is closed.
+func (p *Publisher) drain(q <-chan queued, done chan<- struct{}) {
+	defer close(done)
+	for b := range q {
+		p.publish(b.ctx, b.es)
+	}
+}
+
+// Close waits until the events of every committed version handed to a
+// Store wrapper are on the bus; later writes publish synchronously. Close
+// the publisher before the bus.
+func (p *Publisher) Close() {
+	p.qmu.Lock()
+	if p.closed {
+		p.qmu.Unlock()
+		return
+	}
+	p.closed = true
+	q, done := p.queue, p.done
+	if q != nil {
+		close(q)
+	}
+	p.qmu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
 
 type publishingStore struct {
 	store.Store
@@ -152,7 +236,7 @@ type publishingStore struct {
 func (s *publishingStore) Add(ctx context.Context, collection string, recs []store.Record, statusID string) ([]store.AddResult, error) {
 	res, err := s.Store.Add(ctx, collection, recs, statusID)
 	if err == nil {
-		s.p.publish(ctx, s.p.ObjectEvents(ctx, recs, res))
+		s.p.enqueue(ctx, s.p.ObjectEvents(ctx, recs, res))
 	}
 	return res, err
 }

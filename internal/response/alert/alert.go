@@ -173,6 +173,47 @@ func FromObject(kind Kind, id string, raw json.RawMessage, label sharing.Label) 
 	return e, nil
 }
 
+// FromDecoded is FromObject for an object already decoded into props (as
+// stix.Object.Props holds it, numbers as json.Number): it reads the type,
+// labels, confidence and kill-chain phases from props instead of parsing
+// raw again. raw is kept as the event's object.
+func FromDecoded(kind Kind, id string, raw json.RawMessage, props map[string]any, label sharing.Label) (Event, error) {
+	typ, _ := props["type"].(string)
+	oid, _ := props["id"].(string)
+	if typ == "" {
+		return Event{}, fmt.Errorf("alert: event object %q has no type: %w", oid, errkind.Invalid)
+	}
+	if id == "" {
+		mod, _ := props["modified"].(string)
+		id = oid + "@" + mod
+	}
+	e := Event{ID: id, Kind: kind, Object: raw, Label: label, Type: typ, Confidence: -1}
+	if ls, ok := props["labels"].([]any); ok {
+		for _, l := range ls {
+			if s, ok := l.(string); ok {
+				e.Labels = append(e.Labels, s)
+			}
+		}
+	}
+	switch c := props["confidence"].(type) {
+	case json.Number:
+		if n, err := c.Int64(); err == nil {
+			e.Confidence = int(n)
+		}
+	case float64:
+		e.Confidence = int(c)
+	}
+	if ks, ok := props["kill_chain_phases"].([]any); ok {
+		for _, k := range ks {
+			m, _ := k.(map[string]any)
+			chain, _ := m["kill_chain_name"].(string)
+			phase, _ := m["phase_name"].(string)
+			e.KillChainPhases = append(e.KillChainPhases, chain+":"+phase)
+		}
+	}
+	return e, nil
+}
+
 func (e Event) validate() error {
 	if e.ID == "" {
 		return fmt.Errorf("alert: event without id: %w", errkind.Invalid)

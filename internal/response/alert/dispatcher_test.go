@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -430,5 +431,37 @@ func TestDigest(t *testing.T) {
 	}
 	if dig.Alerts[0].Key == dig.Key {
 		t.Fatal("digest reuses an alert's key")
+	}
+}
+
+// TestFromDecodedMatchesFromObject: an event built from the decoded
+// properties equals the one FromObject parses from the JSON.
+func TestFromDecodedMatchesFromObject(t *testing.T) {
+	for _, raw := range []string{
+		`{"type":"indicator","id":"indicator--11111111-1111-4111-8111-111111111111","modified":"2026-01-01T00:00:00Z","labels":["malicious-activity","c2"],"confidence":80,"kill_chain_phases":[{"kill_chain_name":"mitre-attack","phase_name":"command-and-control"},{"kill_chain_name":"lockheed","phase_name":"delivery"}]}`,
+		`{"type":"malware","id":"malware--22222222-2222-4222-8222-222222222222","modified":"2026-02-01T00:00:00Z","is_family":true}`,
+		`{"type":"sighting","id":"sighting--33333333-3333-4333-8333-333333333333","confidence":0}`,
+	} {
+		dec := json.NewDecoder(strings.NewReader(raw))
+		dec.UseNumber()
+		var props map[string]any
+		if err := dec.Decode(&props); err != nil {
+			t.Fatal(err)
+		}
+		l := sharing.Label{TLP: sharing.TLPAmber, ProducerOrg: "identity--x"}
+		want, err := FromObject(ObjectAdded, "", json.RawMessage(raw), l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := FromDecoded(ObjectAdded, "", json.RawMessage(raw), props, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("FromDecoded = %+v\nFromObject  = %+v", got, want)
+		}
+	}
+	if _, err := FromDecoded(Sighting, "x", json.RawMessage(`{"id":"x"}`), map[string]any{"id": "x"}, sharing.Label{}); !errors.Is(err, errkind.Invalid) {
+		t.Fatalf("object without type: %v", err)
 	}
 }

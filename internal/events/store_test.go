@@ -1,0 +1,114 @@
+package events_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kizuna-cti/kizuna/internal/bus"
+	"github.com/kizuna-cti/kizuna/internal/events"
+	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/stix"
+	"github.com/kizuna-cti/kizuna/internal/store"
+	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
+)
+
+// TestStoreClosePublishesEverything writes batches through the publishing
+// store wrapper of a real SQLite store, reusing the JSON buffers after
+// each Add as a bulk reader would, closes the publisher and reads the bus:
+// every committed version is there exactly once, with its own JSON.
+func TestStoreClosePublishesEverything(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	pub := events.NewPublisher(b, nil, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	est := pub.Store(st)
+	const batches, per = 20, 50
+	for i := range batches {
+		recs := make([]store.Record, 0, per)
+		for j := range per {
+			buf := fmt.Appendf(nil, `{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-%012d","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '10.0.%d.%d']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z","labels":["batch-%d"]}`, i*per+j, i, j, i)
+			o, err := stix.Parse(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Raw = buf
+			recs = append(recs, store.Record{Object: o, Label: sharing.Label{TLP: sharing.TLPGreen}})
+		}
+		res, err := est.Add(ctx, store.DefaultCollectionID, recs, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil {
+				t.Fatalf("Add %s: %v", r.ID, r.Err)
+			}
+		}
+		for _, r := range recs { // a reader reusing its buffers overwrites them after Add
+			for k := range r.Object.Raw {
+				r.Object.Raw[k] = ' '
+			}
+		}
+	}
+	pub.Close()
+
+	var mu sync.Mutex
+	seen := map[string]int{}
+	done := make(chan struct{})
+	sub, err := b.Subscribe(ctx, "check", func(_ context.Context, m bus.Message) error {
+		e, err := events.Decode(m)
+		if err != nil {
+			t.Errorf("decoding %s: %v", m.ID, err)
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seen[e.ID]++
+		want := fmt.Sprintf(`"labels":["%s"]`, e.Labels[0])
+		if !strings.Contains(string(e.Object), want) {
+			t.Errorf("event %s carries %s, not its own object (%s)", e.ID, e.Object, want)
+		}
+		if len(seen) == batches*per {
+			select {
+			case <-done:
+			default:
+				close(done)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		mu.Lock()
+		t.Fatalf("bus holds %d distinct events, want %d", len(seen), batches*per)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("event %s published %d times", id, n)
+		}
+	}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
