@@ -186,7 +186,7 @@ func startAlerting(ctx context.Context, dir string, st store.Store, policy *shar
 		return nil, failure("alerts: %v", err)
 	}
 	h.registry = reg
-	h.sub, err = events.Deliver(ctx, b, h.dispatcher, &events.ConstituencyRouter{Registry: reg, Log: log}, log)
+	h.sub, err = events.Deliver(ctx, b, h.dispatcher, &events.ConstituencyRouter{Registry: reg, Log: log}, events.StoreLoader(st), log)
 	if err != nil {
 		h.close(ctx)
 		return nil, failure("alerts: subscribing to the event bus: %v", err)

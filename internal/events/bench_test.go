@@ -73,7 +73,7 @@ func BenchmarkBusFanout1000(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			sub, err := events.Deliver(ctx, bs, d, nil, nil)
+			sub, err := events.Deliver(ctx, bs, d, nil, nil, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -15,6 +16,8 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/response/alert"
 	"github.com/kizuna-cti/kizuna/internal/response/constituency"
 	"github.com/kizuna-cti/kizuna/internal/response/route"
+	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/store"
 )
 
 // Dispatcher is what Deliver feeds (alert.Dispatcher).
@@ -28,28 +31,75 @@ type Router interface {
 	Owners(ctx context.Context, e *alert.Event) []string
 }
 
-// Decode decodes a bus message into an event.
-func Decode(m bus.Message) (alert.Event, error) {
-	var e alert.Event
-	if err := json.Unmarshal(m.Data, &e); err != nil {
-		return alert.Event{}, fmt.Errorf("events: decoding %s %q: %w: %w", m.Topic, m.ID, errkind.Invalid, err)
+// Decode decodes a bus message into an event and, for object-added and
+// sighting events, the reference of the stored version it is about (nil
+// for the others, which carry their payload).
+func Decode(m bus.Message) (alert.Event, *Ref, error) {
+	var w wire
+	if err := json.Unmarshal(m.Data, &w); err != nil {
+		return alert.Event{}, nil, fmt.Errorf("events: decoding %s %q: %w: %w", m.Topic, m.ID, errkind.Invalid, err)
 	}
-	return e, nil
+	if string(w.Object) == "null" { // a reference event's absent object
+		w.Object = nil
+	}
+	return w.Event, w.Ref, nil
+}
+
+// Loader returns the JSON of a stored object version.
+type Loader func(ctx context.Context, r Ref) (json.RawMessage, error)
+
+// StoreLoader loads versions from st (whatever their label: the
+// dispatcher decides who may see them).
+func StoreLoader(st store.Objects) Loader {
+	everyone := sharing.Access{Clauses: []sharing.Clause{{}}}
+	return func(ctx context.Context, r Ref) (json.RawMessage, error) {
+		v := []string{r.Version}
+		if r.Version == "" {
+			v = []string{"last"}
+		}
+		pg, err := st.Query(ctx, store.Filter{Collection: r.Collection, Access: everyone, IDs: []string{r.ID}, Versions: v, Limit: 1})
+		if err != nil {
+			return nil, fmt.Errorf("events: loading %s@%s: %w", r.ID, r.Version, err)
+		}
+		if len(pg.Entries) == 0 {
+			return nil, fmt.Errorf("events: %s@%s in collection %s: %w", r.ID, r.Version, r.Collection, errkind.NotFound)
+		}
+		return pg.Entries[0].Raw, nil
+	}
 }
 
 // Deliver subscribes the durable consumer "alerts" on b: each event is
 // routed (r may be nil) and published to d. A message that cannot be
 // decoded is logged and acknowledged (it would never decode); a dispatcher
 // error leaves the message unacknowledged, so the bus delivers it again.
-func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, log *slog.Logger) (bus.Subscription, error) {
+//
+// Object-added and sighting events name their stored version; load reads
+// it (an event whose version is gone, deleted meanwhile, is dropped). With
+// a nil load such events are dropped too.
+func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader, log *slog.Logger) (bus.Subscription, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return b.Subscribe(ctx, Consumer, func(ctx context.Context, m bus.Message) error {
-		e, err := Decode(m)
+		e, ref, err := Decode(m)
 		if err != nil {
 			log.ErrorContext(ctx, "dropping an undecodable hub event", "topic", m.Topic, "id", m.ID, "err", err)
 			return nil
+		}
+		if ref != nil && e.Object == nil {
+			if load == nil {
+				log.ErrorContext(ctx, "dropping a hub event: no store to load its object from", "id", m.ID)
+				return nil
+			}
+			raw, err := load(ctx, *ref)
+			switch {
+			case errors.Is(err, errkind.NotFound):
+				log.WarnContext(ctx, "dropping a hub event whose object version is gone", "id", m.ID)
+				return nil
+			case err != nil:
+				return err // the store failed: try again later
+			}
+			e.Object = raw
 		}
 		if r != nil {
 			for _, o := range r.Owners(ctx, &e) {

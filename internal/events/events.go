@@ -16,7 +16,6 @@
 package events
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -62,7 +61,7 @@ type Publisher struct {
 // queued is a batch of committed versions' events waiting for the bus.
 type queued struct {
 	ctx context.Context
-	es  []alert.Event
+	ws  []wire
 }
 
 // NewPublisher returns a publisher on b; dir, when not nil, supplies the
@@ -76,12 +75,22 @@ func NewPublisher(b bus.Publisher, dir store.Directory, log *slog.Logger) *Publi
 
 // Publish encodes es and publishes them in one batch.
 func (p *Publisher) Publish(ctx context.Context, es ...alert.Event) error {
-	ms := make([]bus.Message, 0, len(es))
-	for _, e := range es {
+	ws := make([]wire, len(es))
+	for i, e := range es {
+		ws[i].Event = e
+	}
+	return p.publishWires(ctx, ws)
+}
+
+// publishWires encodes ws and publishes them in one batch.
+func (p *Publisher) publishWires(ctx context.Context, ws []wire) error {
+	ms := make([]bus.Message, 0, len(ws))
+	for _, w := range ws {
+		e := &w.Event
 		if e.Time.IsZero() {
 			e.Time = p.now().UTC()
 		}
-		data, err := json.Marshal(e)
+		data, err := json.Marshal(w)
 		if err != nil {
 			return fmt.Errorf("events: encoding %s %q: %w", e.Kind, e.ID, err)
 		}
@@ -96,11 +105,20 @@ func (p *Publisher) Publish(ctx context.Context, es ...alert.Event) error {
 // publish publishes after a commit: detached from the caller's
 // cancellation, failures logged.
 func (p *Publisher) publish(ctx context.Context, es []alert.Event) {
-	if len(es) == 0 {
+	ws := make([]wire, len(es))
+	for i, e := range es {
+		ws[i].Event = e
+	}
+	p.publishW(ctx, ws)
+}
+
+// publishW is publish for wire events.
+func (p *Publisher) publishW(ctx context.Context, ws []wire) {
+	if len(ws) == 0 {
 		return
 	}
-	if err := p.Publish(context.WithoutCancel(ctx), es...); err != nil {
-		p.log.ErrorContext(ctx, "publishing hub events (their alerts are lost)", "events", len(es), "err", err)
+	if err := p.publishWires(context.WithoutCancel(ctx), ws); err != nil {
+		p.log.ErrorContext(ctx, "publishing hub events (their alerts are lost)", "events", len(ws), "err", err)
 	}
 }
 
@@ -124,10 +142,25 @@ func (p *Publisher) sector(ctx context.Context, org string) string {
 	return s
 }
 
-// ObjectEvents returns the events of committed versions: recs with their
-// results from Store.Add (failed ones are skipped).
-func (p *Publisher) ObjectEvents(ctx context.Context, recs []store.Record, res []store.AddResult) []alert.Event {
-	out := make([]alert.Event, 0, len(res))
+// Ref names the stored object version an event is about. Object-added
+// and sighting events carry a Ref instead of the object's JSON, so a bulk
+// write does not copy every object onto the bus; the consumer loads the
+// version from the store (Loader).
+type Ref struct {
+	Collection, ID, Version string
+}
+
+// wire is an event as the bus carries it.
+type wire struct {
+	alert.Event
+	Ref *Ref `json:",omitempty"`
+}
+
+// objectEvents returns the events of committed versions: recs with their
+// results from Store.Add (failed ones are skipped), each with a Ref to
+// the stored version and no JSON.
+func (p *Publisher) objectEvents(ctx context.Context, collection string, recs []store.Record, res []store.AddResult) []wire {
+	out := make([]wire, 0, len(res))
 	for i, r := range res {
 		if r.Err != nil || i >= len(recs) || recs[i].Object == nil {
 			continue
@@ -137,14 +170,13 @@ func (p *Publisher) ObjectEvents(ctx context.Context, recs []store.Record, res [
 		if o.Type == "sighting" {
 			kind = alert.Sighting
 		}
-		// The event outlives Add (it is published in the background):
-		// it keeps its own copy of the JSON.
 		var e alert.Event
 		var err error
 		if o.Props != nil {
-			e, err = alert.FromDecoded(kind, o.ID+"@"+r.Version, bytes.Clone(o.Raw), o.Props, l)
+			e, err = alert.FromDecoded(kind, o.ID+"@"+r.Version, nil, o.Props, l)
 		} else {
-			e, err = alert.FromObject(kind, o.ID+"@"+r.Version, bytes.Clone(o.Raw), l)
+			e, err = alert.FromObject(kind, o.ID+"@"+r.Version, o.Raw, l)
+			e.Object = nil
 		}
 		if err != nil {
 			p.log.WarnContext(ctx, "hub event for a committed object", "id", o.ID, "err", err)
@@ -156,7 +188,7 @@ func (p *Publisher) ObjectEvents(ctx context.Context, recs []store.Record, res [
 		if s := p.sector(ctx, l.ProducerOrg); s != "" && !l.Anonymous {
 			e.Sectors = []string{s}
 		}
-		out = append(out, e)
+		out = append(out, wire{Event: e, Ref: &Ref{Collection: collection, ID: o.ID, Version: r.Version}})
 	}
 	return out
 }
@@ -173,14 +205,14 @@ const storeQueue = 8
 
 // enqueue hands es to the background publisher (started on first use); it
 // publishes in place once the publisher is closed.
-func (p *Publisher) enqueue(ctx context.Context, es []alert.Event) {
-	if len(es) == 0 {
+func (p *Publisher) enqueue(ctx context.Context, ws []wire) {
+	if len(ws) == 0 {
 		return
 	}
 	p.qmu.RLock()
 	if p.closed {
 		p.qmu.RUnlock()
-		p.publish(ctx, es)
+		p.publishW(ctx, ws)
 		return
 	}
 	if p.queue == nil {
@@ -191,10 +223,10 @@ func (p *Publisher) enqueue(ctx context.Context, es []alert.Event) {
 			go p.drain(p.queue, p.done)
 		}
 		p.qmu.Unlock()
-		p.enqueue(ctx, es)
+		p.enqueue(ctx, ws)
 		return
 	}
-	p.queue <- queued{ctx: context.WithoutCancel(ctx), es: es}
+	p.queue <- queued{ctx: context.WithoutCancel(ctx), ws: ws}
 	p.qmu.RUnlock()
 }
 
@@ -202,7 +234,7 @@ func (p *Publisher) enqueue(ctx context.Context, es []alert.Event) {
 func (p *Publisher) drain(q <-chan queued, done chan<- struct{}) {
 	defer close(done)
 	for b := range q {
-		p.publish(b.ctx, b.es)
+		p.publishW(b.ctx, b.ws)
 	}
 }
 
@@ -236,7 +268,7 @@ type publishingStore struct {
 func (s *publishingStore) Add(ctx context.Context, collection string, recs []store.Record, statusID string) ([]store.AddResult, error) {
 	res, err := s.Store.Add(ctx, collection, recs, statusID)
 	if err == nil {
-		s.p.enqueue(ctx, s.p.ObjectEvents(ctx, recs, res))
+		s.p.enqueue(ctx, s.p.objectEvents(ctx, collection, recs, res))
 	}
 	return res, err
 }

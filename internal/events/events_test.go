@@ -85,7 +85,7 @@ func TestDeliver(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			sub, err := events.Deliver(ctx, b, d, nil, nil)
+			sub, err := events.Deliver(ctx, b, d, nil, nil, nil)
 			if err != nil {
 				t.Fatal(err)
 			}

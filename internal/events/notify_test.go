@@ -46,7 +46,7 @@ func TestNotificationEvents(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sub, err := events.Deliver(ctx, b, d, nil, nil)
+	sub, err := events.Deliver(ctx, b, d, nil, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

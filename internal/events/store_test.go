@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kizuna-cti/kizuna/internal/bus"
+	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/events"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/stix"
@@ -20,7 +22,8 @@ import (
 // TestStoreClosePublishesEverything writes batches through the publishing
 // store wrapper of a real SQLite store, reusing the JSON buffers after
 // each Add as a bulk reader would, closes the publisher and reads the bus:
-// every committed version is there exactly once, with its own JSON.
+// every committed version is there exactly once, as a reference that
+// loads its own JSON from the store.
 func TestStoreClosePublishesEverything(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -65,15 +68,29 @@ func TestStoreClosePublishesEverything(t *testing.T) {
 	}
 	pub.Close()
 
+	load := events.StoreLoader(st)
+	if _, err := load(ctx, events.Ref{Collection: store.DefaultCollectionID, ID: "indicator--00000000-0000-4000-8000-999999999999", Version: "2026-01-01T00:00:00.000Z"}); !errors.Is(err, errkind.NotFound) {
+		t.Fatalf("loading a version that is not stored: %v, want NotFound", err)
+	}
 	var mu sync.Mutex
 	seen := map[string]int{}
 	done := make(chan struct{})
 	sub, err := b.Subscribe(ctx, "check", func(_ context.Context, m bus.Message) error {
-		e, err := events.Decode(m)
+		e, ref, err := events.Decode(m)
 		if err != nil {
 			t.Errorf("decoding %s: %v", m.ID, err)
 			return nil
 		}
+		if ref == nil || e.Object != nil || len(m.Data) > 1024 {
+			t.Errorf("event %s: ref %v, %d bytes of object, %d bytes on the bus: want a reference only", e.ID, ref, len(e.Object), len(m.Data))
+			return nil
+		}
+		raw, err := load(ctx, *ref)
+		if err != nil {
+			t.Errorf("loading %v: %v", *ref, err)
+			return nil
+		}
+		e.Object = raw
 		mu.Lock()
 		defer mu.Unlock()
 		seen[e.ID]++
