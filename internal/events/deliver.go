@@ -25,6 +25,13 @@ type Dispatcher interface {
 	Publish(ctx context.Context, e alert.Event) error
 }
 
+// wanter is a Dispatcher that tells whether any rule could match an
+// event kind (alert.Dispatcher does); Deliver skips loading and routing
+// events nobody subscribed to.
+type wanter interface {
+	Wants(ctx context.Context, k alert.Kind) bool
+}
+
 // Router names the organisations that own what an event's object names
 // (constituency routing).
 type Router interface {
@@ -85,6 +92,9 @@ func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader
 		if err != nil {
 			log.ErrorContext(ctx, "dropping an undecodable hub event", "topic", m.Topic, "id", m.ID, "err", err)
 			return nil
+		}
+		if w, ok := d.(wanter); ok && !w.Wants(ctx, e.Kind) {
+			return nil // no rule for this kind: nothing to prepare or alert
 		}
 		if ref != nil && e.Object == nil {
 			if load == nil {

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,10 +14,12 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/bus"
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/events"
+	"github.com/kizuna-cti/kizuna/internal/response/alert"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/stix"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
+	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
 // TestStoreClosePublishesEverything writes batches through the publishing
@@ -129,3 +132,63 @@ func TestStoreClosePublishesEverything(t *testing.T) {
 type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// TestDeliverSkipsUnwantedKinds: with rules for findings only, the
+// consumer neither loads nor routes object-added events (a bulk import
+// costs the server nothing), and still delivers the finding after them.
+func TestDeliverSkipsUnwantedKinds(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	out := &sink{got: map[string][]alert.Alert{}, keys: map[string]int{}}
+	d, err := alert.Open(ctx, dir, alert.Options{
+		Visible:  func(string, sharing.Label) bool { return true },
+		Channels: map[string]alert.Channel{"test": out},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close(ctx)
+	if err := d.PutRule(ctx, alert.Rule{ID: "findings", Org: orgA, Kinds: []alert.Kind{alert.Finding}, Target: alert.Target{Channel: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	var loads sync.Map
+	load := func(ctx context.Context, r events.Ref) (json.RawMessage, error) {
+		loads.Store(r.ID, true)
+		return events.StoreLoader(st)(ctx, r)
+	}
+	sub, err := events.Deliver(ctx, b, d, nil, load, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	pub := events.NewPublisher(b, nil, nil)
+	o, err := stix.Parse([]byte(`{"type":"indicator","spec_version":"2.1","id":"indicator--00000000-0000-4000-8000-000000000001","created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z","pattern":"[ipv4-addr:value = '10.0.0.1']","pattern_type":"stix","valid_from":"2026-01-01T00:00:00Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Store(st).Add(ctx, store.DefaultCollectionID, []store.Record{{Object: o, Label: sharing.Label{TLP: sharing.TLPGreen}}}, ""); err != nil {
+		t.Fatal(err)
+	}
+	pub.Close()
+	pub.Findings(ctx, []vulndb.Finding{{Org: orgA, Asset: "web", SBOMVersion: 1, Vulnerability: "CVE-2026-0001", Component: "lib", InstalledVersion: "1.0", Severity: "HIGH"}})
+	deadline := time.Now().Add(10 * time.Second)
+	for len(out.alerts(orgA)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the finding was not delivered")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, loaded := loads.Load(o.ID); loaded {
+		t.Error("the consumer loaded an object-added event no rule wants")
+	}
+}

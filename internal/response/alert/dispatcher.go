@@ -418,6 +418,23 @@ func (d *Dispatcher) RemoveRule(ctx context.Context, org, id string) error {
 	return nil
 }
 
+// Wants reports whether any rule could match an event of kind k: when
+// none does, a consumer may skip preparing such events (loading their
+// object, routing them). Rules apply to events published after them.
+func (d *Dispatcher) Wants(ctx context.Context, k Kind) bool {
+	if err := d.refreshRules(ctx); err != nil {
+		d.log.Warn("alert: reloading rules", "err", err)
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	for _, r := range d.rules {
+		if len(r.Kinds) == 0 || slices.Contains(r.Kinds, k) {
+			return true
+		}
+	}
+	return false
+}
+
 // Rules returns org's rules ("" for all).
 func (d *Dispatcher) Rules(org string) []Rule {
 	if err := d.refreshRules(context.Background()); err != nil {

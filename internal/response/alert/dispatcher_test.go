@@ -465,3 +465,26 @@ func TestFromDecodedMatchesFromObject(t *testing.T) {
 		t.Fatalf("object without type: %v", err)
 	}
 }
+
+// TestWants: a kind is wanted when some rule names it or names no kind.
+func TestWants(t *testing.T) {
+	ctx := t.Context()
+	d := open(t, t.TempDir(), testOptions(newRecorder()))
+	for _, k := range []Kind{ObjectAdded, Finding, Case} {
+		if d.Wants(ctx, k) {
+			t.Errorf("no rules: Wants(%s) = true", k)
+		}
+	}
+	if err := d.PutRule(ctx, Rule{ID: "f", Org: "identity--a", Kinds: []Kind{Finding}, Target: Target{Channel: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Wants(ctx, Finding) || d.Wants(ctx, ObjectAdded) {
+		t.Errorf("finding rule: Wants(finding) = %v, Wants(object-added) = %v", d.Wants(ctx, Finding), d.Wants(ctx, ObjectAdded))
+	}
+	if err := d.PutRule(ctx, Rule{ID: "all", Org: "identity--b", Target: Target{Channel: "test"}}); err != nil {
+		t.Fatal(err)
+	}
+	if !d.Wants(ctx, ObjectAdded) || !d.Wants(ctx, Case) {
+		t.Error("a rule without kinds wants every kind")
+	}
+}
