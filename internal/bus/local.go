@@ -273,8 +273,19 @@ func (l *Local) deliver(ctx context.Context, name string, h Handler) (int, error
 // prune drops messages every consumer acknowledged and those past the
 // retention.
 func (l *Local) prune(ctx context.Context, cutoff int64) {
-	if _, err := l.db.ExecContext(ctx, `DELETE FROM bus_messages WHERE created < ?
-		OR seq <= (SELECT COALESCE(MIN(acked), 0) FROM bus_consumers)`, cutoff); err != nil {
+	// Two range deletes on the rowid: what every consumer acknowledged,
+	// and what is older than the retention (messages are appended in time
+	// order, so those are the ones before the first recent message; the
+	// search for it starts at the oldest message left, which after the
+	// first delete is near). An OR of both conditions would scan the whole
+	// table on every batch, quadratic in a backlog.
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM bus_messages
+		WHERE seq <= (SELECT COALESCE(MIN(acked), 0) FROM bus_consumers)`); err != nil {
 		l.log.WarnContext(ctx, "bus: pruning acknowledged messages", "err", err)
+	}
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM bus_messages
+		WHERE seq < COALESCE((SELECT seq FROM bus_messages WHERE created >= ? ORDER BY seq LIMIT 1),
+			(SELECT MAX(seq) + 1 FROM bus_messages))`, cutoff); err != nil {
+		l.log.WarnContext(ctx, "bus: pruning messages past the retention", "err", err)
 	}
 }
