@@ -76,6 +76,19 @@ func withEvents(ctx context.Context, dir string, st store.Store, log *slog.Logge
 	return p.Store(st), func() { p.Close(); b.Close() }, nil
 }
 
+// publishFindings has the new findings vdb computes in this process
+// published on the hub's bus (for the command-line writers: vuln import,
+// vuln source run, csaf publish, sbom upload), so the serving hub alerts on
+// them; the returned function closes the bus.
+func publishFindings(ctx context.Context, dir string, st store.Store, vdb *vulndb.DB, log *slog.Logger) (func(), error) {
+	b, err := openBus(ctx, dir, "", log)
+	if err != nil {
+		return nil, err
+	}
+	vdb.Subscribe(events.NewPublisher(b, st, log).Findings)
+	return func() { b.Close() }, nil
+}
+
 // alertChannels returns the delivery channels: webhook always, e-mail
 // when an SMTP server is configured, syslog when a collector is, and the
 // TAXII hook when add is set.

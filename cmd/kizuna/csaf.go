@@ -203,6 +203,11 @@ func importCSAF(cmd *cobra.Command, dataDir string, e csaf.Entry) error {
 		return err
 	}
 	defer vdb.Close()
+	closeFindings, err := publishFindings(ctx, dataDir, st, vdb, log) // new findings raise alerts
+	if err != nil {
+		return err
+	}
+	defer closeFindings()
 	emit, closeEmit, createdBy, err := hubEmitter(ctx, cmd, st, dataDir, store.DefaultCollectionID, log)
 	if err != nil {
 		return err

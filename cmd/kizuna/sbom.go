@@ -53,6 +53,11 @@ Exit status: 0 stored, 1 unreadable SBOM or unknown organisation, 2 usage.`,
 				return err
 			}
 			defer vdb.Close()
+			closeFindings, err := publishFindings(ctx, filepath.Dir(st.Path()), st, vdb, nil) // new findings raise alerts
+			if err != nil {
+				return err
+			}
+			defer closeFindings()
 			info, err := vdb.UploadSBOM(ctx, o.ID, o.Name, asset, args[0], raw)
 			if err != nil {
 				return failure("sbom upload: %s", strings.TrimPrefix(err.Error(), "vulndb: "))

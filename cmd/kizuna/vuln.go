@@ -108,6 +108,11 @@ imported, 1 some files failed, 2 other errors.`,
 				return err
 			}
 			defer vdb.Close()
+			closeFindings, err := publishFindings(ctx, dir, st, vdb, log) // new findings raise alerts
+			if err != nil {
+				return err
+			}
+			defer closeFindings()
 			emit, closeEmit, createdBy, err := hubEmitter(ctx, cmd, st, dir, collection, log)
 			if err != nil {
 				return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"github.com/kizuna-cti/kizuna/internal/realdata"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kizuna-cti/kizuna/internal/bus"
 	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
@@ -186,9 +188,18 @@ func TestSBOMUploadListFindings(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "3 new findings") {
 		t.Errorf("import: exit %d\n%s", r.code, r.stderr)
 	}
+	// The command line publishes its new findings on the hub's bus, for the
+	// serving hub's alerting: the import's three, and none for an upload
+	// that brings no new finding.
+	if n := busFindings(t, dir); n != 3 {
+		t.Errorf("%d finding events on the bus after the import, want 3", n)
+	}
 	out = kzOK(t, "sbom", "upload", "--data", dir, "--org", "Acme", "--name", "web", fx+"sbom-demo.txt")
 	if out != "Acme: web version 2 (inventory, 4 components): 3 findings, 0 new" {
 		t.Errorf("second upload: %q", out)
+	}
+	if n := busFindings(t, dir); n != 3 {
+		t.Errorf("%d finding events on the bus after an upload with no new finding, want 3", n)
 	}
 	var list []vulndb.SBOM
 	if err := json.Unmarshal([]byte(kzOK(t, "sbom", "list", "--data", dir, "--json")), &list); err != nil {
@@ -303,4 +314,18 @@ func TestVulnRealData(t *testing.T) {
 	if !hit {
 		t.Error("SPDX: no GHSA-269g-pwp5-87pp finding for junit 4.12")
 	}
+}
+
+// busFindings counts the finding events in the data directory's embedded bus.
+func busFindings(t *testing.T, dir string) (n int) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, bus.LocalFile)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow(`SELECT COUNT(*) FROM bus_messages WHERE topic = 'finding'`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
