@@ -5,12 +5,12 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/kizuna-cti/kizuna/internal/sqlitedb"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
@@ -81,12 +81,7 @@ func OpenLocal(ctx context.Context, dir string, opt LocalOptions) (*Local, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	path := filepath.Join(dir, LocalFile)
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	db, err := sqlitedb.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("bus: opening %s: %w", path, err)
 	}

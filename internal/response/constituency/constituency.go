@@ -16,7 +16,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/response/route"
+	"github.com/kizuna-cti/kizuna/internal/sqlitedb"
 )
 
 // FileName is the database file Open uses inside the data directory.
@@ -63,12 +63,7 @@ func Open(ctx context.Context, dir string) (*Registry, error) {
 		return nil, fmt.Errorf("constituency: creating data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	db, err := sqlitedb.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("constituency: opening %s: %w", path, err)
 	}

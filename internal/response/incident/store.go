@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/sqlitedb"
 	"github.com/kizuna-cti/kizuna/internal/stix"
 	"github.com/kizuna-cti/kizuna/internal/store"
 )
@@ -59,12 +59,7 @@ func Open(ctx context.Context, dir string) (*Cases, error) {
 		return nil, fmt.Errorf("cases: creating data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	db, err := sqlitedb.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("cases: opening %s: %w", path, err)
 	}

@@ -17,7 +17,6 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -26,6 +25,7 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
+	"github.com/kizuna-cti/kizuna/internal/sqlitedb"
 	"github.com/kizuna-cti/kizuna/internal/vuln"
 	"github.com/kizuna-cti/kizuna/internal/vuln/match"
 )
@@ -114,12 +114,7 @@ func Open(ctx context.Context, dir string, log *slog.Logger) (*DB, error) {
 		return nil, fmt.Errorf("vulndb: creating data directory %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, FileName)
-	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)"} {
-		q.Add("_pragma", p)
-	}
-	q.Set("_txlock", "immediate")
-	db, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?"+q.Encode())
+	db, err := sqlitedb.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("vulndb: opening %s: %w", path, err)
 	}
