@@ -40,8 +40,8 @@ func MandatoryTests() []string {
 }
 
 // mandatoryTests are run in this order. 6.1.8 (invalid CVSS) is covered by
-// the schema; 6.1.11 (CWE) checks the ids of the shipped partial catalogue
-// (cwe.tsv) only.
+// the schema; 6.1.11 (CWE) checks against the shipped CWE 4.15 catalogue
+// (cwe.tsv).
 var mandatoryTests = []mandatoryTest{
 	{"6.1.1", testMissingProductID},
 	{"6.1.2", testMultipleProductID},

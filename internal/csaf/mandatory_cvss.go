@@ -1,10 +1,10 @@
 package csaf
 
 import (
-	"bufio"
 	_ "embed"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -78,42 +78,90 @@ func testCVSSConsistency(d doc, r *reporter) {
 	})
 }
 
+//go:generate go run ./cwegen -xml=$CWEC_XML -former cwe_former.tsv -o cwe.tsv
+
 //go:embed cwe.tsv
 var cweTSV string
 
-// cweNames maps CWE ids to the names the catalogue gave them; built once
-// from cwe.tsv and never changed.
-var cweNames = parseCWE(cweTSV)
+// cweCatalogue is the CWE catalogue of cwe.tsv; built once and never
+// changed.
+var cweCatalogue = parseCWE(cweTSV)
 
-// parseCWE reads "CWE-ID<TAB>name" lines; "#" starts a comment line.
-func parseCWE(s string) map[string][]string {
-	out := map[string][]string{}
-	sc := bufio.NewScanner(strings.NewReader(s))
-	for sc.Scan() {
-		line := sc.Text()
-		if id, name, ok := strings.Cut(line, "\t"); ok && !strings.HasPrefix(line, "#") {
-			out[id] = append(out[id], name)
-		}
-	}
-	return out
+// cweEntry is what the catalogue knows about one CWE id: its kind
+// (weakness, category or view) and its accepted names, the current first.
+type cweEntry struct {
+	kind  string
+	names []string
 }
 
-// testCWE is 6.1.11: a CWE's name must be the catalogue's name for its
-// id. Only the ids of the shipped partial catalogue (cwe.tsv) are checked.
+// cweCatalog maps CWE ids to their entries.
+type cweCatalog struct {
+	version string
+	maxID   int // the highest weakness or category id (views are numbered apart)
+	ids     map[string]*cweEntry
+}
+
+// parseCWE reads cwe.tsv: "CWE-ID<TAB>kind<TAB>name" lines, "#version<TAB>V",
+// and "#" comment lines. A "former" line adds an earlier name to a weakness.
+func parseCWE(s string) cweCatalog {
+	c := cweCatalog{ids: map[string]*cweEntry{}}
+	for _, line := range strings.Split(s, "\n") {
+		if v, ok := strings.CutPrefix(line, "#version\t"); ok {
+			c.version = v
+		}
+		f := strings.Split(line, "\t")
+		if len(f) != 3 || strings.HasPrefix(line, "#") {
+			continue
+		}
+		e := c.ids[f[0]]
+		if e == nil {
+			e = &cweEntry{kind: f[1]}
+			c.ids[f[0]] = e
+		}
+		if f[1] == "former" {
+			f[1] = "weakness"
+		}
+		e.names = append(e.names, f[2])
+		if n, err := strconv.Atoi(strings.TrimPrefix(f[0], "CWE-")); err == nil && e.kind != "view" && n > c.maxID {
+			c.maxID = n
+		}
+	}
+	return c
+}
+
+// cweNewer is how far above the shipped catalogue's highest id a CWE id is
+// still taken as one of a newer CWE version (a release adds a few ids).
+const cweNewer = 100
+
+// testCWE is 6.1.11: the CWE must exist in the catalogue as a weakness
+// (categories and views are not weaknesses, as CSAF 2.1 spells out and the
+// reference validator applies to 2.0) and its name must be the catalogue's
+// name for it, current or former. MITRE numbers new entries upwards and
+// fills no gaps: every id up to the catalogue's highest exists. An id at
+// most cweNewer above the highest is taken to come from a newer CWE version
+// than the one shipped and is not checked; any other unknown id fails.
 func testCWE(d doc, r *reporter) {
 	for i, v := range arr(d["vulnerabilities"]) {
 		c := obj(obj(v)["cwe"])
 		id, name := str(c["id"]), str(c["name"])
-		names, known := cweNames[id]
-		if !known || c["name"] == nil {
+		if c["id"] == nil {
 			continue
 		}
-		match := false
-		for _, n := range names {
-			match = match || n == name
+		path := fmt.Sprintf("/vulnerabilities/%d/cwe", i)
+		e := cweCatalogue.ids[id]
+		n, err := strconv.Atoi(strings.TrimPrefix(id, "CWE-"))
+		switch {
+		case e == nil && err == nil && n > cweCatalogue.maxID && n <= cweCatalogue.maxID+cweNewer:
+			continue
+		case e == nil:
+			r.add(path+"/id", "%s does not exist in CWE %s", id, cweCatalogue.version)
+			continue
+		case e.kind != "weakness":
+			r.add(path+"/id", "%s is a CWE %s (%q), not a weakness", id, e.kind, e.names[0])
+			continue
 		}
-		if !match {
-			r.add(fmt.Sprintf("/vulnerabilities/%d/cwe/name", i), "%s is named %q, not %q", id, names[len(names)-1], name)
+		if c["name"] != nil && !slices.Contains(e.names, name) {
+			r.add(path+"/name", "%s is named %q, not %q", id, e.names[0], name)
 		}
 	}
 }

@@ -56,7 +56,12 @@ func TestMandatoryNew(t *testing.T) {
 		{"cwe right", "6.1.11", `{"vulnerabilities":[{"cwe":{"id":"CWE-20","name":"Improper Input Validation"}}]}`, nil},
 		{"cwe older name", "6.1.11", `{"vulnerabilities":[{"cwe":{"id":"CWE-1188","name":"Insecure Default Initialization of Resource"}}]}`, nil},
 		{"cwe wrong name", "6.1.11", `{"vulnerabilities":[{},{"cwe":{"id":"CWE-79","name":"Improper Input Validation"}}]}`, []string{"/vulnerabilities/1/cwe/name"}},
-		{"cwe not in the catalogue", "6.1.11", `{"vulnerabilities":[{"cwe":{"id":"CWE-999999","name":"Anything"}}]}`, nil},
+		{"cwe newer than the catalogue", "6.1.11", `{"vulnerabilities":[{"cwe":{"id":"CWE-1431","name":"Anything"}}]}`, nil},
+		{"cwe id that does not exist", "6.1.11", `{"vulnerabilities":[{"cwe":{"id":"CWE-999999","name":"Anything"}},{"cwe":{"id":"CWE-1000","name":"Research Concepts"}},{"cwe":{"id":"CWE-1999","name":"Anything"}}]}`, []string{"/vulnerabilities/0/cwe/id", "/vulnerabilities/1/cwe/id", "/vulnerabilities/2/cwe/id"}},
+		{"cwe rarely used weakness", "6.1.11", `{"vulnerabilities":[{"cwe":{"id":"CWE-1037","name":"Processor Optimization Removal or Modification of Security-critical Code"}}]}`, nil},
+		{"cwe deprecated weakness", "6.1.11", `{"vulnerabilities":[{"cwe":{"id":"CWE-1187","name":"DEPRECATED: Use of Uninitialized Resource"}}]}`, nil},
+		{"cwe category", "6.1.11", `{"vulnerabilities":[{"cwe":{"id":"CWE-16","name":"Configuration"}}]}`, []string{"/vulnerabilities/0/cwe/id"}},
+		{"cwe current name of renamed weakness", "6.1.11", `{"vulnerabilities":[{"cwe":{"id":"CWE-1188","name":"Initialization of a Resource with an Insecure Default"}}]}`, nil},
 
 		{"category base", "6.1.26", `{"document":{"category":"csaf_base"}}`, nil},
 		{"category own", "6.1.26", `{"document":{"category":"OASIS CSAF TC Security Incident Response"}}`, nil},
@@ -81,12 +86,21 @@ func TestMandatoryNew(t *testing.T) {
 }
 
 func TestCWECatalogue(t *testing.T) {
-	if len(cweNames) < 300 {
-		t.Errorf("catalogue has %d ids", len(cweNames))
-	}
-	for id, names := range cweNames {
-		if !strings.HasPrefix(id, "CWE-") || len(names) == 0 || slices.Contains(names, "") {
-			t.Errorf("bad catalogue entry %q: %q", id, names)
+	count := map[string]int{}
+	for id, e := range cweCatalogue.ids {
+		count[e.kind]++
+		if !strings.HasPrefix(id, "CWE-") || len(e.names) == 0 || slices.Contains(e.names, "") {
+			t.Errorf("bad catalogue entry %q: %+v", id, e)
 		}
+	}
+	// CWE 4.15: 964 weaknesses, 409 categories, 54 views.
+	if count["weakness"] != 964 || count["category"] != 409 || count["view"] != 54 || cweCatalogue.version != "4.15" {
+		t.Errorf("catalogue %s has %v", cweCatalogue.version, count)
+	}
+	if e := cweCatalogue.ids["CWE-79"]; e == nil || e.names[0] != "Improper Neutralization of Input During Web Page Generation ('Cross-site Scripting')" {
+		t.Errorf("CWE-79 = %+v", e)
+	}
+	if cweCatalogue.maxID != 1426 {
+		t.Errorf("highest id %d", cweCatalogue.maxID)
 	}
 }

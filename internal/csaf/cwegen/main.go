@@ -1,0 +1,198 @@
+// Command cwegen writes internal/csaf/cwe.tsv, the CWE catalogue that CSAF
+// mandatory test 6.1.11 checks, from MITRE's CWE XML catalogue
+// (cwec_v4.N.xml, https://cwe.mitre.org/data/downloads.html) plus a list of
+// former weakness names (names an id carried in earlier CWE versions, which
+// advisories written then still use).
+//
+//	go run ./internal/csaf/cwegen -xml cwec_v4.15.xml \
+//	    -former internal/csaf/cwe_former.tsv -o internal/csaf/cwe.tsv
+//
+// The output is sorted by id and kind, so a rerun over the same inputs gives
+// the same bytes.
+package main
+
+import (
+	"bufio"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// entry is one line of the catalogue.
+type entry struct {
+	id   int
+	kind string // weakness, former, category, view
+	name string
+}
+
+// catalogue is what the XML says about itself and its entries.
+type catalogue struct {
+	version, date string
+	entries       []entry
+}
+
+func main() {
+	in := flag.String("xml", "", "MITRE CWE XML catalogue (cwec_v4.N.xml); go generate takes it from $CWEC_XML")
+	former := flag.String("former", "", "TSV of former names: CWE-ID<TAB>name")
+	out := flag.String("o", "cwe.tsv", "output file")
+	flag.Parse()
+	if err := run(*in, *former, *out); err != nil {
+		fmt.Fprintln(os.Stderr, "cwegen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(in, former, out string) error {
+	if in == "" {
+		return errors.New("-xml is required (go generate: set CWEC_XML to the path of cwec_v4.N.xml)")
+	}
+	f, err := os.Open(in)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	c, err := parseXML(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", in, err)
+	}
+	if former != "" {
+		b, err := os.ReadFile(former)
+		if err != nil {
+			return err
+		}
+		extra, err := parseFormer(string(b), c)
+		if err != nil {
+			return fmt.Errorf("%s: %w", former, err)
+		}
+		c.entries = append(c.entries, extra...)
+	}
+	var sb strings.Builder
+	writeTSV(&sb, c)
+	return os.WriteFile(out, []byte(sb.String()), 0o644)
+}
+
+// parseXML reads the Weakness, Category and View elements of a CWE XML
+// catalogue (schema cwe-6 or cwe-7) by their ID and Name attributes.
+func parseXML(r io.Reader) (*catalogue, error) {
+	c := &catalogue{}
+	dec := xml.NewDecoder(r)
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		se, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
+		kind := ""
+		switch se.Name.Local {
+		case "Weakness_Catalog":
+			c.version, c.date = attr(se, "Version"), attr(se, "Date")
+			continue
+		case "Weakness":
+			kind = "weakness"
+		case "Category":
+			kind = "category"
+		case "View":
+			kind = "view"
+		default:
+			continue
+		}
+		id, err := strconv.Atoi(attr(se, "ID"))
+		name := attr(se, "Name")
+		if err != nil || id <= 0 || name == "" {
+			line, col := dec.InputPos()
+			return nil, fmt.Errorf("%d:%d: %s without a numeric ID and a Name", line, col, se.Name.Local)
+		}
+		c.entries = append(c.entries, entry{id, kind, name})
+		if err := dec.Skip(); err != nil {
+			return nil, err
+		}
+	}
+	if c.version == "" || len(c.entries) == 0 {
+		return nil, errors.New("not a CWE catalogue: no Weakness_Catalog Version or no entries")
+	}
+	return c, nil
+}
+
+func attr(se xml.StartElement, name string) string {
+	for _, a := range se.Attr {
+		if a.Name.Local == name {
+			return strings.TrimSpace(a.Value)
+		}
+	}
+	return ""
+}
+
+// parseFormer reads "CWE-ID<TAB>name" lines ("#" comments) and keeps the
+// names of weaknesses that differ from the catalogue's current name.
+func parseFormer(s string, c *catalogue) ([]entry, error) {
+	current := map[int]entry{}
+	for _, e := range c.entries {
+		current[e.id] = e
+	}
+	seen := map[string]bool{}
+	var out []entry
+	for n, line := range strings.Split(s, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		idText, name, ok := strings.Cut(line, "\t")
+		id, err := strconv.Atoi(strings.TrimPrefix(idText, "CWE-"))
+		if !ok || err != nil || !strings.HasPrefix(idText, "CWE-") || name == "" {
+			return nil, fmt.Errorf("line %d: want CWE-ID<TAB>name, got %q", n+1, line)
+		}
+		cur, known := current[id]
+		if known && (cur.kind != "weakness" || cur.name == name) || seen[line] {
+			continue
+		}
+		seen[line] = true
+		out = append(out, entry{id, "former", name})
+	}
+	return out, nil
+}
+
+var kindOrder = map[string]int{"weakness": 0, "former": 1, "category": 2, "view": 3}
+
+func writeTSV(w io.Writer, c *catalogue) {
+	sort.SliceStable(c.entries, func(i, j int) bool {
+		a, b := c.entries[i], c.entries[j]
+		if a.id != b.id {
+			return a.id < b.id
+		}
+		if a.kind != b.kind {
+			return kindOrder[a.kind] < kindOrder[b.kind]
+		}
+		return a.name < b.name
+	})
+	counts := map[string]int{}
+	for _, e := range c.entries {
+		counts[e.kind]++
+	}
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, `# CWE catalogue for CSAF mandatory test 6.1.11 (internal/csaf).
+# GENERATED by internal/csaf/cwegen from MITRE's CWE XML catalogue
+# version %s (%s) and cwe_former.tsv; do not edit, see internal/csaf/README.md.
+# %d weaknesses, %d former weakness names, %d categories, %d views.
+# CWE is a trademark of The MITRE Corporation. The CWE content is reproduced
+# under the CWE Terms of Use (https://cwe.mitre.org/about/termsofuse.html),
+# which grant a royalty-free licence to copy and redistribute it with this
+# notice: Copyright (c) 2006-2024, The MITRE Corporation.
+# Format: CWE-ID <TAB> kind (weakness|former|category|view) <TAB> name.
+`, c.version, c.date, counts["weakness"], counts["former"], counts["category"], counts["view"])
+	fmt.Fprintf(bw, "#version\t%s\n", c.version)
+	for _, e := range c.entries {
+		fmt.Fprintf(bw, "CWE-%d\t%s\t%s\n", e.id, e.kind, e.name)
+	}
+	bw.Flush()
+}
