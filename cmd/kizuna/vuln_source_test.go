@@ -40,14 +40,16 @@ func TestVulnImportProvider(t *testing.T) {
 	checkFailure(t, r, 1, "https only")
 }
 
-// TestVulnSourceCLI: add, run twice (the second fetches nothing), list
-// with health, remove.
+// TestVulnSourceCLI: add, run twice (the second fetches nothing; the AMBER
+// advisory is imported hub-only, the RED one withheld), list with health,
+// remove.
 func TestVulnSourceCLI(t *testing.T) {
 	s := fetchtest.NewStatic(t, fetchtest.Directory)
 	s.Token = "partner-token"
 	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 	s.Publish(t, fetchtest.Advisory(t, "SRC-1", "WHITE", 1, t0))
 	s.Publish(t, fetchtest.Advisory(t, "SRC-AMBER", "AMBER", 1, t0))
+	s.Publish(t, fetchtest.Advisory(t, "SRC-RED", "RED", 1, t0))
 	dir := vulnDataDir(t)
 	checkFailure(t, kz(t, "vuln", "source", "add", "--data", dir, "--name", "x", "--url", s.URL, "--kind", "rss"), 2, "kind")
 	checkFailure(t, kz(t, "vuln", "source", "add", "--data", dir, "--name", "x", "--kind", "kev"), 2, "required")
@@ -55,7 +57,7 @@ func TestVulnSourceCLI(t *testing.T) {
 		"--every", "6h", "--token", "partner-token", "--insecure-skip-verify")
 	checkFailure(t, kz(t, "vuln", "source", "add", "--data", dir, "--name", "vendor", "--url", s.URL, "--kind", "kev"), 1, "already exists")
 	out := kzOK(t, "vuln", "source", "run", "--data", dir, "--name", "vendor")
-	if !strings.Contains(out, "vendor: 2 fetched, 0 unchanged, 0 failed, 1 withheld (TLP); records: 1 added") {
+	if !strings.Contains(out, "vendor: 3 fetched, 0 unchanged, 0 failed, 1 withheld (TLP); records: 2 added") {
 		t.Errorf("first run: %q", out)
 	}
 	out = kzOK(t, "vuln", "source", "run", "--data", dir, "--name", "vendor")
@@ -66,7 +68,7 @@ func TestVulnSourceCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(kzOK(t, "vuln", "source", "list", "--data", dir, "--json")), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || list[0].Fetched != 2 || list[0].Imported != 1 || list[0].Withheld != 1 || list[0].LastSuccess.IsZero() ||
+	if len(list) != 1 || list[0].Fetched != 3 || list[0].Imported != 2 || list[0].Withheld != 1 || list[0].LastSuccess.IsZero() ||
 		!list[0].Token || list[0].Every != "6h0m0s" {
 		t.Errorf("list: %+v", list)
 	}

@@ -92,7 +92,7 @@ type Health struct {
 	// Fetched, Imported, Failed and Withheld are totals over the
 	// source's life: documents downloaded, vulnerability records added
 	// or updated, documents (and lists) that failed, and CSAF advisories
-	// not imported because of their TLP label (AMBER, RED).
+	// not imported because of their TLP label (RED, unknown).
 	Fetched, Imported, Failed, Withheld int64
 	// LastFetched, LastImported and LastFailed are the last run's.
 	LastFetched, LastImported, LastFailed int64

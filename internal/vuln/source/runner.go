@@ -13,6 +13,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/csaf/fetch"
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
+	"github.com/kizuna-cti/kizuna/internal/vuln"
 	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
@@ -22,7 +23,7 @@ type Result struct {
 	// Unchanged CSAF advisories skipped because the provider lists them
 	// with the time already handled; Failed documents and lists that
 	// failed; Withheld CSAF advisories not imported because of their TLP
-	// label (AMBER, RED, or none known).
+	// label (RED, or none known; AMBER ones are imported hub-only).
 	Fetched, Unchanged, Failed, Withheld int
 	// NotModified is set when the server answered 304 to a single-URL
 	// source.
@@ -120,30 +121,31 @@ func (r *Runner) Fetch(ctx context.Context, s Source, st *fetch.State) (Result, 
 }
 
 // fetchCSAF syncs a CSAF provider and imports WHITE advisories marked
-// TLP:CLEAR and GREEN ones marked TLP:GREEN. AMBER and RED advisories are
-// verified but not imported: their findings would reach organisations
-// outside the label's audience (as for kizuna csaf publish).
+// TLP:CLEAR and GREEN ones marked TLP:GREEN. AMBER advisories (and CSAF
+// 2.1's AMBER+STRICT) are imported hub-only: their records carry the
+// restriction of HubOnly, so no constituent gets findings or notifications
+// for them, and their STIX objects are marked AMBER as produced by the hub.
+// RED advisories, and any label not known, are verified but withheld: TLP:RED
+// is for named people, and a provider's token names none.
 func (r *Runner) fetchCSAF(ctx context.Context, c *fetch.Client, s Source, st *fetch.State) (Result, error) {
 	var res Result
 	sink := func(ctx context.Context, docs []fetch.Document) (map[string]error, error) {
 		failed := map[string]error{}
 		groups := map[sharing.TLP][]vulndb.Doc{}
 		for _, d := range docs {
-			switch d.TLP {
-			case "WHITE":
-				groups[sharing.TLPClear] = append(groups[sharing.TLPClear], vulndb.Doc{Name: d.URL, Data: d.Data, Explicit: true})
-			case "GREEN":
-				groups[sharing.TLPGreen] = append(groups[sharing.TLPGreen], vulndb.Doc{Name: d.URL, Data: d.Data, Explicit: true})
-			default:
+			tlp, ok := csafLabels[d.TLP]
+			if !ok {
 				res.Withheld++
 				r.log().InfoContext(ctx, "CSAF advisory not imported: TLP", "source", s.Name, "url", d.URL, "tlp", d.TLP)
+				continue
 			}
+			groups[tlp] = append(groups[tlp], vulndb.Doc{Name: d.URL, Data: d.Data, Explicit: true})
 		}
-		for _, tlp := range []sharing.TLP{sharing.TLPClear, sharing.TLPGreen} {
+		for _, tlp := range []sharing.TLP{sharing.TLPClear, sharing.TLPGreen, sharing.TLPAmber, sharing.TLPAmberStrict} {
 			if len(groups[tlp]) == 0 {
 				continue
 			}
-			if err := r.importDocs(ctx, &res, groups[tlp], tlp, failed); err != nil {
+			if err := r.importDocs(ctx, &res, groups[tlp], tlp, HubOnly(tlp, r.CreatedBy), failed); err != nil {
 				return nil, err
 			}
 		}
@@ -155,11 +157,30 @@ func (r *Runner) fetchCSAF(ctx context.Context, c *fetch.Client, s Source, st *f
 	return res, err
 }
 
-// importDocs imports documents with the markings of tlp, adding to res and
-// recording failed documents in failed.
-func (r *Runner) importDocs(ctx context.Context, res *Result, docs []vulndb.Doc, tlp sharing.TLP, failed map[string]error) error {
+// csafLabels maps the TLP labels of remote CSAF advisories (as
+// fetch.Document.TLP gives them) to the levels they are imported at;
+// labels not listed (RED, none) are withheld.
+var csafLabels = map[string]sharing.TLP{
+	"WHITE": sharing.TLPClear, "CLEAR": sharing.TLPClear, "GREEN": sharing.TLPGreen,
+	"AMBER": sharing.TLPAmber, "AMBER+STRICT": sharing.TLPAmberStrict,
+}
+
+// HubOnly returns the restriction of records from another provider's
+// advisory with level t: nil for CLEAR and GREEN (public to the hub's
+// organisations); for AMBER and AMBER+STRICT the hub organisation hub as
+// producer and no named recipients, so that the sharing policy shows them
+// to the hub (its organisation and, for AMBER, its analysts) and to no
+// constituent (a CSAF 2.0 distribution names no recipients).
+func HubOnly(t sharing.TLP, hub string) *vuln.Distribution {
+	return vulndb.Restriction(t, sharing.Label{ProducerOrg: hub})
+}
+
+// importDocs imports documents with the markings of tlp and the
+// restriction dist (nil: none), adding to res and recording failed
+// documents in failed.
+func (r *Runner) importDocs(ctx context.Context, res *Result, docs []vulndb.Doc, tlp sharing.TLP, dist *vuln.Distribution, failed map[string]error) error {
 	im := &vulndb.Importer{
-		DB: r.DB, Emit: r.Emit, CreatedBy: r.CreatedBy, Markings: []string{sharing.MarkingID(tlp)},
+		DB: r.DB, Emit: r.Emit, CreatedBy: r.CreatedBy, Markings: []string{sharing.MarkingID(tlp)}, Distribution: dist,
 		OnFailure: func(name string, err error) { failed[name] = err },
 	}
 	sum, err := im.ImportDocs(ctx, docs)
@@ -237,7 +258,7 @@ func (r *Runner) fetchFile(ctx context.Context, c *fetch.Client, s Source, st *f
 			res.Failures = append(res.Failures, fetch.Failure{URL: s.URL, Err: err})
 			return res, nil
 		}
-		if err := r.importDocs(ctx, &res, []vulndb.Doc{{Name: s.URL, Data: body, Explicit: true}}, sharing.TLPClear, failed); err != nil {
+		if err := r.importDocs(ctx, &res, []vulndb.Doc{{Name: s.URL, Data: body, Explicit: true}}, sharing.TLPClear, nil, failed); err != nil {
 			return res, err
 		}
 	}

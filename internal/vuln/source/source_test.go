@@ -114,7 +114,7 @@ func readFile(t *testing.T, p string) []byte {
 
 // TestRunKizunaProvider pulls another Kizuna hub's provider: the OASIS
 // examples and a test advisory are imported, the AMBER one only read with
-// the token and withheld, a second run fetches nothing, and a new version
+// the token and imported hub-only, a second run fetches nothing, and a new version
 // updates the record in place.
 func TestRunKizunaProvider(t *testing.T) {
 	ctx := context.Background()
@@ -137,7 +137,7 @@ func TestRunKizunaProvider(t *testing.T) {
 	if err != nil {
 		t.Fatalf("run: %v (%+v)", err, res)
 	}
-	if res.Fetched != 4 || res.Withheld != 1 || res.Failed != 0 || res.Added < 3 || res.STIX != 0 {
+	if res.Fetched != 4 || res.Withheld != 0 || res.Failed != 0 || res.Added < 4 || res.STIX != 0 {
 		t.Errorf("first run: %+v", res)
 	}
 	id := "KZ-SRC-1/" + fetchtest.CVE("KZ-SRC-1")
@@ -148,8 +148,15 @@ func TestRunKizunaProvider(t *testing.T) {
 	if fixed := v.Affected[0].Fixed; !slices.Contains(fixed, "1.1") {
 		t.Errorf("%s fixed in %v, want 1.1", id, fixed)
 	}
-	if _, err := vdb.Get(ctx, "KZ-AMBER-1/"+fetchtest.CVE("KZ-AMBER-1")); err == nil {
-		t.Error("the AMBER advisory was imported")
+	amber, err := vdb.Get(ctx, "KZ-AMBER-1/"+fetchtest.CVE("KZ-AMBER-1"))
+	if err != nil {
+		t.Fatalf("the AMBER advisory was not imported: %v", err)
+	}
+	if d := amber.Distribution; d == nil || d.TLP != "TLP:AMBER" || d.ProducerOrg != hubID || len(d.Orgs)+len(d.Users) != 0 {
+		t.Errorf("AMBER record restriction %+v, want hub-only", d)
+	}
+	if v.Distribution != nil {
+		t.Errorf("WHITE record restricted: %+v", v.Distribution)
 	}
 
 	res, err = r.Run(ctx, "partner")
@@ -175,7 +182,7 @@ func TestRunKizunaProvider(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.LastSuccess.IsZero() || h.LastError != "" || h.Fetched != 5 || h.Withheld != 1 || h.LastFetched != 1 || h.Imported < 4 {
+	if h.LastSuccess.IsZero() || h.LastError != "" || h.Fetched != 5 || h.Withheld != 0 || h.LastFetched != 1 || h.Imported < 4 {
 		t.Errorf("health: %+v", h.Health)
 	}
 }
