@@ -21,6 +21,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/response/alert/deliver"
 	"github.com/kizuna-cti/kizuna/internal/response/constituency"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
+	"github.com/kizuna-cti/kizuna/internal/response/route"
 	"github.com/kizuna-cti/kizuna/internal/response/webhook"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
@@ -33,6 +34,9 @@ type alertingFlags struct {
 	smtp     string // SMTP submission server host:port
 	smtpFrom string
 	syslog   string // udp://host:port or tcp://host:port
+	// route configures constituency routing of events (the prefix-to-ASN
+	// table of serve --asn-table).
+	route route.Options
 }
 
 // openBus opens the hub's event bus: NATS JetStream when natsURL (or
@@ -199,7 +203,7 @@ func startAlerting(ctx context.Context, dir string, st store.Store, policy *shar
 		return nil, failure("alerts: %v", err)
 	}
 	h.registry = reg
-	h.sub, err = events.Deliver(ctx, b, h.dispatcher, &events.ConstituencyRouter{Registry: reg, Log: log}, events.StoreLoader(st), log)
+	h.sub, err = events.Deliver(ctx, b, h.dispatcher, &events.ConstituencyRouter{Registry: reg, Options: f.route, Log: log}, events.StoreLoader(st), log)
 	if err != nil {
 		h.close(ctx)
 		return nil, failure("alerts: subscribing to the event bus: %v", err)

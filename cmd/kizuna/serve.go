@@ -32,6 +32,8 @@ func newServeCmd() *cobra.Command {
 		insecureHTTP     bool
 		maxContentLength int64
 		alerting         alertingFlags
+		asnTable         string
+		asnFormat        string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve --data DIR [--listen HOST:PORT] [--tls-cert FILE --tls-key FILE | --insecure-http]",
@@ -43,7 +45,11 @@ Without --tls-cert/--tls-key a self-signed ECDSA certificate is generated
 into DIR/tls/ and reused on later runs. --insecure-http serves plain HTTP and
 is only allowed on a loopback address (127.0.0.0/8, ::1, localhost).
 The data directory is created when missing. SIGINT or SIGTERM stops the
-server gracefully.`,
+server gracefully.
+
+--asn-table FILE loads a prefix-to-ASN table (CSV prefix,asn or a pyasn
+dump) so that notification imports and alert routing reach organisations
+that registered only their ASN.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -59,6 +65,16 @@ server gracefully.`,
 			}
 			if (tlsCert == "") != (tlsKey == "") {
 				return usage("serve: give both --tls-cert and --tls-key, or neither")
+			}
+			if asnFormat != "auto" && asnFormat != "csv" && asnFormat != "dump" {
+				return usage("serve: --asn-format %q: want auto, csv or dump", asnFormat)
+			}
+			if asnTable != "" {
+				// Addresses of sightings, shared objects and imported reports
+				// reach the organisations that registered only their ASN.
+				if alerting.route.ASN, err = loadASNTable(ctx, "serve", asnTable, asnFormat, cmd.ErrOrStderr()); err != nil {
+					return err
+				}
 			}
 			if dataDir == "" {
 				dataDir = os.Getenv("KIZUNA_DATA")
@@ -129,6 +145,7 @@ server gracefully.`,
 				// organisations' own registrations; new notifications become alert events.
 				Notifications:      notes,
 				Constituency:       al.registry,
+				RouteOptions:       alerting.route,
 				NotificationsAdded: al.publisher.Notifications,
 			})
 			if err != nil {
@@ -162,6 +179,8 @@ server gracefully.`,
 	f.StringVar(&alerting.nats, "nats", "", "NATS URL of the event bus (JetStream; default $KIZUNA_NATS_URL, else the embedded bus in DIR/bus.db)")
 	f.StringVar(&alerting.smtp, "smtp", "", "SMTP submission server HOST:PORT for e-mail alerts (STARTTLS; credentials from $KIZUNA_SMTP_USERNAME/$KIZUNA_SMTP_PASSWORD)")
 	f.StringVar(&alerting.smtpFrom, "smtp-from", "", "sender address of e-mail alerts")
+	f.StringVar(&asnTable, "asn-table", "", "prefix-to-ASN table (CSV prefix,asn or pyasn ipasn dump) routing addresses to organisations that registered their ASN")
+	f.StringVar(&asnFormat, "asn-format", "auto", "format of --asn-table: auto, csv or dump")
 	f.StringVar(&alerting.syslog, "syslog", "", "syslog collector for syslog alerts: udp://HOST:PORT or tcp://HOST:PORT (RFC 5424)")
 	return cmd
 }
