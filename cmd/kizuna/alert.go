@@ -104,6 +104,7 @@ func newAlertRuleAddCmd() *cobra.Command {
 		dataDir, orgName string
 		j                server.RuleJSON
 		kinds            []string
+		allowPrivate     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "add --data DIR --org NAME --channel webhook|email|syslog|taxii [--url URL --secret S] [--to ADDR]... [filters]",
@@ -117,7 +118,11 @@ not constrain; an organisation is only ever alerted about what it may see.
 
 Channels: webhook (--url, --secret of at least 16 characters: HMAC-SHA256
 signature), email (--to, sent by serve --smtp), syslog (serve --syslog),
-taxii.`,
+taxii.
+
+A webhook URL on a loopback, private, link-local or other reserved address
+is refused (exit 2) unless --allow-private-webhooks is given; serve refuses
+to deliver to such addresses unless started with the same flag.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if orgName == "" {
@@ -129,7 +134,7 @@ taxii.`,
 					j.Kinds = append(j.Kinds, alert.Kind(k))
 				}
 				j.ID = server.NewRuleID()
-				r, err := j.Rule()
+				r, err := j.Rule(server.RuleOptions{AllowPrivateWebhooks: allowPrivate})
 				if err != nil {
 					return usage("alert rule add: %v", err)
 				}
@@ -147,6 +152,7 @@ taxii.`,
 	f.StringVar(&j.Channel, "channel", "", "webhook, email, syslog or taxii (required)")
 	f.StringVar(&j.URL, "url", "", "webhook URL")
 	f.StringVar(&j.Secret, "secret", "", "webhook signing secret (at least 16 characters)")
+	f.BoolVar(&allowPrivate, "allow-private-webhooks", false, "accept a webhook URL on a loopback, private or link-local address")
 	f.StringSliceVar(&j.To, "to", nil, "e-mail recipients")
 	f.StringSliceVar(&kinds, "kind", nil, "event kinds: object-added, sighting, finding, case")
 	f.StringSliceVar(&j.Types, "type", nil, "STIX types")

@@ -192,13 +192,13 @@ func alertingEndToEnd(t *testing.T) {
 	const secret = "0123456789abcdef-secret"
 	hookA, hookB, hookC := newHook(t, secret), newHook(t, secret), newHook(t, secret)
 	// Beta and Gamma subscribe through the command line ...
-	kzOK(t, "alert", "rule", "add", "--data", dir, "--org", "Beta", "--channel", "webhook", "--url", hookB.srv.URL, "--secret", secret, "--type", "indicator")
-	kzOK(t, "alert", "rule", "add", "--data", dir, "--org", "Gamma", "--channel", "webhook", "--url", hookC.srv.URL, "--secret", secret, "--type", "indicator")
+	kzOK(t, "alert", "rule", "add", "--data", dir, "--org", "Beta", "--channel", "webhook", "--url", hookB.srv.URL, "--secret", secret, "--type", "indicator", "--allow-private-webhooks")
+	kzOK(t, "alert", "rule", "add", "--data", dir, "--org", "Gamma", "--channel", "webhook", "--url", hookC.srv.URL, "--secret", secret, "--type", "indicator", "--allow-private-webhooks")
 	if r := kz(t, "alert", "rule", "add", "--data", dir, "--org", "Gamma", "--channel", "webhook", "--url", "ftp://x", "--secret", secret); r.code != 2 {
 		t.Errorf("bad URL: exit %d %s", r.code, r.stderr)
 	}
 
-	url, stop := startServe(t, "--data", dir, "--listen", "127.0.0.1:0")
+	url, stop := startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--allow-private-webhooks")
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	tok := func(org, user string) *hubClient {
 		return &hubClient{t: t, url: url, c: client, token: kzOK(t, "token", "create", "--data", dir, "--org", org, "--user", user)}
@@ -327,7 +327,7 @@ func alertingEndToEnd(t *testing.T) {
 	kzOK(t, "import", "--data", dir, "--org", "Beta", imp)
 	hookA.setDown(false)
 	hookC.setDown(false)
-	_, stop = startServe(t, "--data", dir, "--listen", "127.0.0.1:0")
+	_, stop = startServe(t, "--data", dir, "--listen", "127.0.0.1:0", "--allow-private-webhooks")
 	defer stop()
 	for _, n := range []int{4, 5} {
 		id := fmt.Sprintf("indicator--00000000-0000-4000-8000-%012d@", n)
@@ -377,6 +377,10 @@ func TestAlertCLI(t *testing.T) {
 		t.Errorf("rules after removal: %s", got)
 	}
 	checkFailure(t, kz(t, "alert", "rule", "add", "--data", dir, "--org", "Acme", "--channel", "webhook", "--url", "https://x.example", "--secret", "short"), 2, "secret")
+	checkFailure(t, kz(t, "alert", "rule", "add", "--data", dir, "--org", "Acme", "--channel", "webhook", "--url", "http://127.0.0.1:9/hook",
+		"--secret", "0123456789abcdef"), 2, `"http://127.0.0.1:9/hook": address 127.0.0.1 is loopback`)
+	checkFailure(t, kz(t, "alert", "rule", "add", "--data", dir, "--org", "Acme", "--channel", "webhook", "--url", "http://169.254.169.254/latest/meta-data/",
+		"--secret", "0123456789abcdef"), 2, "cloud metadata")
 	checkFailure(t, kz(t, "alert", "rule", "add", "--data", dir, "--org", "Acme", "--channel", "pigeon"), 2, "")
 	checkFailure(t, kz(t, "alert", "rule", "add", "--data", dir, "--org", "Nobody", "--channel", "webhook"), 1, "unknown organisation")
 	checkFailure(t, kz(t, "alert", "ack", "--data", dir, "--org", "Acme", "7"), 1, "not found")

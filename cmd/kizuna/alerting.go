@@ -37,6 +37,9 @@ type alertingFlags struct {
 	// route configures constituency routing of events (the prefix-to-ASN
 	// table of serve --asn-table).
 	route route.Options
+	// allowPrivateWebhooks lets webhooks reach loopback, private and
+	// link-local addresses (serve --allow-private-webhooks).
+	allowPrivateWebhooks bool
 }
 
 // openBus opens the hub's event bus: NATS JetStream when natsURL (or
@@ -97,7 +100,7 @@ func publishFindings(ctx context.Context, dir string, st store.Store, vdb *vulnd
 // when an SMTP server is configured, syslog when a collector is, and the
 // TAXII hook when add is set.
 func alertChannels(f alertingFlags) (map[string]alert.Channel, error) {
-	ch := map[string]alert.Channel{"webhook": &deliver.Webhook{}}
+	ch := map[string]alert.Channel{"webhook": &deliver.Webhook{AllowPrivate: f.allowPrivateWebhooks}}
 	if f.smtp != "" {
 		if f.smtpFrom == "" {
 			return nil, usage("serve: --smtp needs --smtp-from ADDRESS")
@@ -227,7 +230,8 @@ const demoAlertRule = "demo-utility-webhook"
 // returns the alerting and the receiver's URL.
 func startDemoAlerting(ctx context.Context, dir string, st store.Store, policy *sharing.Policy, cases *incident.Cases,
 	vdb *vulndb.DB, org string, w io.Writer, log *slog.Logger) (*hubAlerting, string, error) {
-	al, err := startAlerting(ctx, dir, st, policy, alertingFlags{}, cases, vdb, log)
+	// The receiver is on loopback: the demo allows private webhook targets.
+	al, err := startAlerting(ctx, dir, st, policy, alertingFlags{allowPrivateWebhooks: true}, cases, vdb, log)
 	if err != nil {
 		return nil, "", err
 	}

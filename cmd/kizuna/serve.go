@@ -49,7 +49,11 @@ server gracefully.
 
 --asn-table FILE loads a prefix-to-ASN table (CSV prefix,asn or a pyasn
 dump) so that notification imports and alert routing reach organisations
-that registered only their ASN.`,
+that registered only their ASN.
+
+Webhook alerts never reach loopback, private, link-local (cloud metadata),
+unspecified, multicast or other reserved addresses, checked when dialling,
+unless --allow-private-webhooks is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -143,10 +147,12 @@ that registered only their ASN.`,
 				Alerts:           al.dispatcher,
 				// Third-party report notifications (DIR/notifications.db) and the
 				// organisations' own registrations; new notifications become alert events.
-				Notifications:      notes,
-				Constituency:       al.registry,
-				RouteOptions:       alerting.route,
-				NotificationsAdded: al.publisher.Notifications,
+				Notifications: notes,
+				Constituency:  al.registry,
+				RouteOptions:  alerting.route,
+				// Webhook rules may target private addresses only when allowed.
+				AllowPrivateWebhooks: alerting.allowPrivateWebhooks,
+				NotificationsAdded:   al.publisher.Notifications,
 			})
 			if err != nil {
 				return failure("serve: %v", err)
@@ -181,6 +187,7 @@ that registered only their ASN.`,
 	f.StringVar(&alerting.smtpFrom, "smtp-from", "", "sender address of e-mail alerts")
 	f.StringVar(&asnTable, "asn-table", "", "prefix-to-ASN table (CSV prefix,asn or pyasn ipasn dump) routing addresses to organisations that registered their ASN")
 	f.StringVar(&asnFormat, "asn-format", "auto", "format of --asn-table: auto, csv or dump")
+	f.BoolVar(&alerting.allowPrivateWebhooks, "allow-private-webhooks", false, "let webhook alerts reach loopback, private (RFC 1918, fc00::/7), link-local (169.254/16, fe80::/10) and other reserved addresses (refused by default)")
 	f.StringVar(&alerting.syslog, "syslog", "", "syslog collector for syslog alerts: udp://HOST:PORT or tcp://HOST:PORT (RFC 5424)")
 	return cmd
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/response/alert"
+	"github.com/kizuna-cti/kizuna/internal/response/webhook"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 )
 
@@ -87,9 +88,17 @@ func RuleToJSON(r alert.Rule) RuleJSON {
 	return out
 }
 
+// RuleOptions are the hub's settings Rule checks against.
+type RuleOptions struct {
+	// AllowPrivateWebhooks accepts webhook URLs on loopback, private,
+	// link-local and other reserved addresses (serve
+	// --allow-private-webhooks); without it they are refused.
+	AllowPrivateWebhooks bool
+}
+
 // Rule converts the JSON form into a rule (ID and Org as given), checking
 // every field.
-func (j RuleJSON) Rule() (alert.Rule, error) {
+func (j RuleJSON) Rule(opt RuleOptions) (alert.Rule, error) {
 	r := alert.Rule{ID: j.ID, Org: j.Org, Kinds: j.Kinds, Types: j.Types, Labels: j.Labels, Sectors: lower(j.Sectors),
 		MinConfidence: j.MinConfidence, MaxConfidence: j.MaxConfidence, KillChainPhases: j.KillChainPhases,
 		ConstituencyOnly: j.ConstituencyOnly, Target: alert.Target{Channel: j.Channel, URL: j.URL, To: j.To}}
@@ -115,6 +124,11 @@ func (j RuleJSON) Rule() (alert.Rule, error) {
 		u, err := url.Parse(j.URL)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return alert.Rule{}, fmt.Errorf("%w: field \"url\": %q is not an http(s) URL", errkind.Invalid, j.URL)
+		}
+		if !opt.AllowPrivateWebhooks {
+			if err := webhook.CheckURL(j.URL); err != nil {
+				return alert.Rule{}, fmt.Errorf("field \"url\": %w", err)
+			}
 		}
 		if len(j.Secret) < 16 {
 			return alert.Rule{}, fmt.Errorf("%w: field \"secret\": a webhook needs a signing secret of at least 16 characters", errkind.Invalid)
@@ -206,7 +220,7 @@ func (s *Server) addAlertRule(w http.ResponseWriter, r *http.Request, p sharing.
 		return fmt.Errorf("%w: field \"org\": unknown organisation %s", errkind.Invalid, truncate(j.Org, 100))
 	}
 	j.ID = NewRuleID()
-	rule, err := j.Rule()
+	rule, err := j.Rule(RuleOptions{AllowPrivateWebhooks: s.cfg.AllowPrivateWebhooks})
 	if err != nil {
 		return err
 	}

@@ -107,6 +107,10 @@ type Config struct {
 	// Alerts, when set, serves alert rules, deliveries, acknowledgements
 	// and dead letters (alerts.go); nil answers those routes with 404.
 	Alerts *alert.Dispatcher
+	// AllowPrivateWebhooks accepts alert rules whose webhook URL is a
+	// loopback, private, link-local or other reserved address (refused by
+	// default: server-side request forgery).
+	AllowPrivateWebhooks bool
 }
 
 // Server is a running Kizuna HTTP server.

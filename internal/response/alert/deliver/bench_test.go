@@ -38,7 +38,7 @@ func BenchmarkFanout1000(b *testing.B) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	d := open(b, b.TempDir(), alert.Options{Channels: map[string]alert.Channel{"webhook": &deliver.Webhook{}}})
+	d := open(b, b.TempDir(), alert.Options{Channels: map[string]alert.Channel{"webhook": &deliver.Webhook{AllowPrivate: true}}})
 	ctx := b.Context()
 	for i := range orgs {
 		if err := d.PutRule(ctx, alert.Rule{ID: fmt.Sprint("r", i), Org: fmt.Sprint("org", i),

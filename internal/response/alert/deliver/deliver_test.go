@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -151,7 +152,7 @@ func TestWebhookFailTimeoutRecover(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	d := open(t, t.TempDir(), alert.Options{
-		Channels: map[string]alert.Channel{"webhook": &deliver.Webhook{}},
+		Channels: map[string]alert.Channel{"webhook": &deliver.Webhook{AllowPrivate: true}},
 		Timeout:  150 * time.Millisecond, Backoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 	})
 	ctx := t.Context()
@@ -221,7 +222,7 @@ func TestWebhookRestart(t *testing.T) {
 	srv := httptest.NewServer(rc)
 	defer srv.Close()
 	dir := t.TempDir()
-	opt := alert.Options{Visible: everyone, Channels: map[string]alert.Channel{"webhook": &deliver.Webhook{}},
+	opt := alert.Options{Visible: everyone, Channels: map[string]alert.Channel{"webhook": &deliver.Webhook{AllowPrivate: true}},
 		Workers: 4, Backoff: 10 * time.Millisecond, PollInterval: 20 * time.Millisecond}
 	d1, err := alert.Open(t.Context(), dir, opt)
 	if err != nil {
@@ -272,7 +273,7 @@ func TestWebhookRestart(t *testing.T) {
 func TestWebhookPermanent(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusGone) }))
 	defer srv.Close()
-	w := &deliver.Webhook{}
+	w := &deliver.Webhook{AllowPrivate: true}
 	m := &alert.Message{Key: "k"}
 	err := w.Deliver(t.Context(), &alert.Delivery{ID: 1, Key: "k", Target: alert.Target{URL: srv.URL}, Message: m, Body: []byte(`{}`)})
 	if !errors.Is(err, alert.ErrPermanent) {
@@ -407,5 +408,33 @@ func TestSyslog(t *testing.T) {
 		if m[3] != wantRule {
 			t.Fatalf("rule param %q, want %q", m[3], wantRule)
 		}
+	}
+}
+
+// TestWebhookRefusesPrivate: without AllowPrivate a receiver on loopback is
+// never called, whether named by address or by a name resolving to it, and
+// the permanent failure names the refused address; with it the same
+// receiver gets the delivery.
+func TestWebhookRefusesPrivate(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	port := srv.URL[strings.LastIndexByte(srv.URL, ':')+1:]
+	m := &alert.Message{Key: "k"}
+	for _, u := range []string{srv.URL + "/hook", "http://localhost:" + port + "/hook"} {
+		err := (&deliver.Webhook{}).Deliver(t.Context(), &alert.Delivery{ID: 7, Key: "k", Target: alert.Target{URL: u}, Message: m, Body: []byte(`{}`)})
+		if !errors.Is(err, alert.ErrPermanent) || !strings.Contains(err.Error(), "is loopback") ||
+			!strings.Contains(err.Error(), "address 127.0.0.1") && !strings.Contains(err.Error(), "address ::1") {
+			t.Errorf("%s without AllowPrivate: %v", u, err)
+		}
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("the refused receiver was called %d times", n)
+	}
+	if err := (&deliver.Webhook{AllowPrivate: true}).Deliver(t.Context(), &alert.Delivery{ID: 8, Key: "k", Target: alert.Target{URL: srv.URL}, Message: m, Body: []byte(`{}`)}); err != nil || calls.Load() != 1 {
+		t.Fatalf("with AllowPrivate: %v, %d calls", err, calls.Load())
 	}
 }

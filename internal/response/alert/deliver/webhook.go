@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -27,19 +28,45 @@ const DeliveryHeader = "Kizuna-Delivery-Id"
 // Target.Secret in the Kizuna-Webhook-Signature header and carrying the
 // Idempotency-Key header. A 2xx answer is success; 408, 425, 429 and 5xx
 // are retried, other statuses are permanent failures.
+//
+// Unless AllowPrivate is set, the default client refuses to connect to
+// loopback, private, link-local (cloud metadata), unspecified, multicast
+// and other reserved addresses (webhook.Refusal), checked on the address
+// actually dialled, so names resolving or rebinding to such an address
+// are refused too; such a delivery fails permanently, naming the address.
+// The guarded client ignores proxy settings of the environment (a proxy
+// would dial the target where the hub cannot check it).
 type Webhook struct {
 	// Client sends the requests (default: a client that follows no
-	// redirects and keeps up to 64 idle connections per host).
+	// redirects, keeps up to 64 idle connections per host and, unless
+	// AllowPrivate, refuses private addresses). A Client given here is
+	// used as it is.
 	Client *http.Client
+	// AllowPrivate lets the default client reach private addresses (serve
+	// --allow-private-webhooks; tests with receivers on loopback).
+	AllowPrivate bool
 	// Now is the clock for signature timestamps (default time.Now).
 	Now func() time.Time
 }
 
-var noRedirects = func() *http.Client {
+// newClient returns a client that follows no redirects, keeps up to 64
+// idle connections per host and, when guarded, dials through
+// webhook.Control without any proxy.
+func newClient(guarded bool) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 64
+	if guarded {
+		tr.Proxy = nil
+		tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, Control: webhook.Control}).DialContext
+	}
 	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}()
+}
+
+// The default clients: immutable once made, shared by every Webhook.
+var (
+	guardedClient = newClient(true)
+	privateClient = newClient(false)
+)
 
 // Deliver implements alert.Channel.
 func (w *Webhook) Deliver(ctx context.Context, d *alert.Delivery) error {
@@ -60,10 +87,17 @@ func (w *Webhook) Deliver(ctx context.Context, d *alert.Delivery) error {
 	req.Header.Set(webhook.IdempotencyHeader, d.Key)
 	req.Header.Set(DeliveryHeader, strconv.FormatInt(d.ID, 10))
 	c := w.Client
-	if c == nil {
-		c = noRedirects
+	switch {
+	case c != nil:
+	case w.AllowPrivate:
+		c = privateClient
+	default:
+		c = guardedClient
 	}
 	resp, err := c.Do(req)
+	if r, refused := webhook.IsRefused(err); refused {
+		return fmt.Errorf("webhook: delivery %d: %s: %w: %w", d.ID, req.URL.Redacted(), r, alert.ErrPermanent)
+	}
 	if err != nil {
 		return fmt.Errorf("webhook: delivery %d: %w", d.ID, err)
 	}
