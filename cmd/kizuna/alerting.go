@@ -18,6 +18,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/bus"
 	"github.com/kizuna-cti/kizuna/internal/events"
 	"github.com/kizuna-cti/kizuna/internal/response/alert"
+	"github.com/kizuna-cti/kizuna/internal/response/alert/collection"
 	"github.com/kizuna-cti/kizuna/internal/response/alert/deliver"
 	"github.com/kizuna-cti/kizuna/internal/response/constituency"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
@@ -96,11 +97,14 @@ func publishFindings(ctx context.Context, dir string, st store.Store, vdb *vulnd
 	return func() { b.Close() }, nil
 }
 
-// alertChannels returns the delivery channels: webhook always, e-mail
-// when an SMTP server is configured, syslog when a collector is, and the
-// TAXII hook when add is set.
-func alertChannels(f alertingFlags) (map[string]alert.Channel, error) {
-	ch := map[string]alert.Channel{"webhook": &deliver.Webhook{AllowPrivate: f.allowPrivateWebhooks}}
+// alertChannels returns the delivery channels: webhook and taxii (the
+// organisations' alert collections colls) always, e-mail when an SMTP
+// server is configured, syslog when a collector is.
+func alertChannels(f alertingFlags, colls *collection.Collections) (map[string]alert.Channel, error) {
+	ch := map[string]alert.Channel{
+		"webhook": &deliver.Webhook{AllowPrivate: f.allowPrivateWebhooks},
+		"taxii":   &deliver.TAXII{Add: colls.Add},
+	}
 	if f.smtp != "" {
 		if f.smtpFrom == "" {
 			return nil, usage("serve: --smtp needs --smtp-from ADDRESS")
@@ -155,6 +159,23 @@ type hubAlerting struct {
 	dispatcher *alert.Dispatcher
 	registry   *constituency.Registry
 	sub        bus.Subscription
+	// collections are the organisations' TAXII alert collections.
+	collections *collection.Collections
+	log         *slog.Logger
+}
+
+// ensureCollections creates the alert collection of every organisation
+// with a taxii rule, so that its members find it before the first alert
+// (a failure is logged: the first delivery creates it).
+func (h *hubAlerting) ensureCollections(ctx context.Context) {
+	for _, r := range h.dispatcher.Rules("") {
+		if r.Target.Channel != "taxii" {
+			continue
+		}
+		if _, err := h.collections.Ensure(ctx, r.Org); err != nil {
+			h.log.WarnContext(ctx, "alert collection", "org", r.Org, "err", err)
+		}
+	}
 }
 
 // close stops the subscription, lets deliveries in flight finish until
@@ -186,7 +207,8 @@ func (h *hubAlerting) close(ctx context.Context) error {
 // the server writes through with h.publisher.Store.
 func startAlerting(ctx context.Context, dir string, st store.Store, policy *sharing.Policy, f alertingFlags,
 	cases *incident.Cases, vdb *vulndb.DB, log *slog.Logger) (*hubAlerting, error) {
-	channels, err := alertChannels(f)
+	colls := &collection.Collections{Store: st, Policy: policy, Log: log} // st unwrapped: the copies raise no events
+	channels, err := alertChannels(f, colls)
 	if err != nil {
 		return nil, err
 	}
@@ -194,12 +216,13 @@ func startAlerting(ctx context.Context, dir string, st store.Store, policy *shar
 	if err != nil {
 		return nil, err
 	}
-	h := &hubAlerting{bus: b, publisher: events.NewPublisher(b, st, log)}
+	h := &hubAlerting{bus: b, publisher: events.NewPublisher(b, st, log), collections: colls, log: log}
 	h.dispatcher, err = openAlerts(ctx, dir, policy, channels, log)
 	if err != nil {
 		b.Close()
 		return nil, err
 	}
+	h.ensureCollections(ctx)
 	reg, err := constituency.Open(ctx, dir)
 	if err != nil {
 		h.close(ctx)
@@ -220,16 +243,20 @@ func startAlerting(ctx context.Context, dir string, st store.Store, policy *shar
 	return h, nil
 }
 
-// demoAlertRule is the id of the demo's alert rule.
-const demoAlertRule = "demo-utility-webhook"
+// The ids of the demo's alert rules.
+const (
+	demoAlertRule = "demo-utility-webhook"
+	demoTAXIIRule = "demo-city-taxii"
+)
 
 // startDemoAlerting runs the hub's alerting for `kizuna demo`: the bus and
 // dispatcher as in serve, a webhook receiver on loopback in this process
-// that prints every alert it accepts (signature verified) to w, and a rule
-// of org sending it object-added, sighting, finding and case alerts. It
-// returns the alerting and the receiver's URL.
+// that prints every alert it accepts (signature verified) to w, a rule of
+// org sending it object-added, sighting, finding and case alerts, and a
+// rule of taxiiOrg storing the indicators it may see in its TAXII alert
+// collection. It returns the alerting and the receiver's URL.
 func startDemoAlerting(ctx context.Context, dir string, st store.Store, policy *sharing.Policy, cases *incident.Cases,
-	vdb *vulndb.DB, org string, w io.Writer, log *slog.Logger) (*hubAlerting, string, error) {
+	vdb *vulndb.DB, org, taxiiOrg string, w io.Writer, log *slog.Logger) (*hubAlerting, string, error) {
 	// The receiver is on loopback: the demo allows private webhook targets.
 	al, err := startAlerting(ctx, dir, st, policy, alertingFlags{allowPrivateWebhooks: true}, cases, vdb, log)
 	if err != nil {
@@ -269,16 +296,23 @@ func startDemoAlerting(ctx context.Context, dir string, st store.Store, policy *
 	hookURL := "http://" + ln.Addr().String() + "/hook"
 	rule := alert.Rule{ID: demoAlertRule, Org: org, Kinds: []alert.Kind{alert.ObjectAdded, alert.Sighting, alert.Finding, alert.Case},
 		Target: alert.Target{Channel: "webhook", URL: hookURL, Secret: []byte(secret)}}
-	if err := al.dispatcher.PutRule(ctx, rule); err != nil {
-		al.close(ctx)
-		recv.Close()
-		return nil, "", failure("demo: alert rule: %v", err)
+	taxiiRule := alert.Rule{ID: demoTAXIIRule, Org: taxiiOrg, Kinds: []alert.Kind{alert.ObjectAdded, alert.Sighting},
+		Types: []string{"indicator", "sighting"}, Target: alert.Target{Channel: "taxii"}}
+	for _, r := range []alert.Rule{rule, taxiiRule} {
+		if err := al.dispatcher.PutRule(ctx, r); err != nil {
+			al.close(ctx)
+			recv.Close()
+			return nil, "", failure("demo: alert rule %s: %v", r.ID, err)
+		}
 	}
+	al.ensureCollections(ctx)
 	return al, hookURL, nil
 }
 
-// printDemoAlerting tells how to see the demo's alert rule at work.
-func printDemoAlerting(w io.Writer, dataDir, org, hookURL string) {
+// printDemoAlerting tells how to see the demo's alert rules at work: org's
+// webhook rule and taxiiOrg's taxii rule, whose alert collection is read
+// at collURL with taxiiToken (k: curl options).
+func printDemoAlerting(w io.Writer, dataDir, org, hookURL, taxiiOrg, collURL, taxiiToken, k string) {
 	fmt.Fprintf(w, `
 Alerting: %s has rule %s (object-added, sighting, finding and case alerts it may see)
 to a webhook receiver in this process, %s, which prints each signed alert it accepts
@@ -286,5 +320,10 @@ here as "[demo webhook] ...". Publish anything over TAXII or upload a telemetry 
   kizuna alert rule list --data %s --org '%s'
   kizuna alert list --data %s --org '%s'
   kizuna alert rule add --data %s --org '%s' --channel webhook --url https://soc.example/hook --secret 0123456789abcdef --type indicator
-`, org, demoAlertRule, hookURL, dataDir, org, dataDir, org, dataDir, org)
+(webhooks to loopback and private addresses are allowed in the demo only: serve refuses them
+unless started with --allow-private-webhooks)
+%s has rule %s (channel taxii): the indicators and sightings it may see, published from now on,
+land in its alert collection, read-only, which only %s lists and reads (others get 404):
+  curl %s-H 'Accept: application/taxii+json;version=2.1' -H 'Authorization: Bearer %s' %s
+`, org, demoAlertRule, hookURL, dataDir, org, dataDir, org, dataDir, org, taxiiOrg, demoTAXIIRule, taxiiOrg, k, taxiiToken, collURL)
 }

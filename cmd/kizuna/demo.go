@@ -17,6 +17,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/audit"
 	"github.com/kizuna-cti/kizuna/internal/demo"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
+	"github.com/kizuna-cti/kizuna/internal/response/alert/collection"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
@@ -82,8 +83,8 @@ directory and issues new tokens.`,
 			}
 			defer led.Close()
 			cfg := demo.ServerConfig(listen, st, policy, svc, led, hubID, log)
-			utility := demo.Orgs()[2].Org
-			al, hookURL, err := startDemoAlerting(ctx, dataDir, st, policy, svc.Cases, svc.Vuln, utility.ID, stdout, log) // bus, dispatcher, a rule and its receiver
+			utility, city := demo.Orgs()[2].Org, demo.Orgs()[3]
+			al, hookURL, err := startDemoAlerting(ctx, dataDir, st, policy, svc.Cases, svc.Vuln, utility.ID, city.Org.ID, stdout, log) // bus, dispatcher, rules and a receiver
 			if err != nil {
 				return err
 			}
@@ -108,7 +109,12 @@ directory and issues new tokens.`,
 				return fmt.Errorf("demo: %w", err)
 			}
 			printDemo(stdout, dataDir, srv.URL(), info)
-			printDemoAlerting(stdout, dataDir, utility.Name, hookURL)
+			collURL := fmt.Sprintf("%s/taxii2/%s/collections/%s/objects/", srv.URL(), store.DefaultAPIRoot, collection.ID(city.Org.ID))
+			k := ""
+			if strings.HasPrefix(srv.URL(), "https") {
+				k = "-k "
+			}
+			printDemoAlerting(stdout, dataDir, utility.Name, hookURL, city.Org.Name, collURL, demoToken(info, city.Org.ID, city.Users[0].Name), k)
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
@@ -123,6 +129,17 @@ directory and issues new tokens.`,
 	return cmd
 }
 
+// demoToken returns the token issued to user of organisation org ("" if
+// none).
+func demoToken(info demo.Info, org, user string) string {
+	for _, c := range info.Credentials {
+		if c.Org.ID == org && c.User.Name == user {
+			return c.Token
+		}
+	}
+	return ""
+}
+
 // printDemo prints the URL, the tokens and curl examples.
 func printDemo(w io.Writer, dataDir, url string, info demo.Info) {
 	fmt.Fprintf(w, "Kizuna demo hub: %s (data: %s)\n", url, dataDir)
@@ -134,14 +151,7 @@ func printDemo(w io.Writer, dataDir, url string, info demo.Info) {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s (%s)\n", c.Token, c.User.Role, c.User.Name, c.Org.Name, c.Org.Type)
 	}
 	tw.Flush()
-	tok := func(org, user string) string {
-		for _, c := range info.Credentials {
-			if c.Org.ID == org && c.User.Name == user {
-				return c.Token
-			}
-		}
-		return ""
-	}
+	tok := func(org, user string) string { return demoToken(info, org, user) }
 	specs := demo.Orgs()
 	cert, city, utility := specs[6], specs[3], specs[2]
 	objects := fmt.Sprintf("%s/taxii2/%s/collections/%s/objects/", url, store.DefaultAPIRoot, store.DefaultCollectionID)

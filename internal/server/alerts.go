@@ -133,6 +133,17 @@ func (j RuleJSON) Rule(opt RuleOptions) (alert.Rule, error) {
 		if len(j.Secret) < 16 {
 			return alert.Rule{}, fmt.Errorf("%w: field \"secret\": a webhook needs a signing secret of at least 16 characters", errkind.Invalid)
 		}
+	case "taxii":
+		// The alert collection holds STIX objects: object and sighting
+		// alerts (findings, cases and notifications are not STIX).
+		if len(r.Kinds) == 0 {
+			r.Kinds = []alert.Kind{alert.ObjectAdded, alert.Sighting}
+		}
+		for _, k := range r.Kinds {
+			if k != alert.ObjectAdded && k != alert.Sighting {
+				return alert.Rule{}, fmt.Errorf("%w: field \"kinds\": a taxii rule stores STIX objects in the alert collection: kinds object-added and sighting only, not %q", errkind.Invalid, k)
+			}
+		}
 	case "email":
 		if len(j.To) == 0 || len(j.To) > 20 {
 			return alert.Rule{}, fmt.Errorf("%w: field \"to\": an e-mail rule needs 1 to 20 recipients", errkind.Invalid)

@@ -55,7 +55,7 @@ func SCOID(o *Object) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", o.ID, err)
 	}
-	return o.Type + "--" + uuidV5(scoNamespace, canon), nil
+	return o.Type + "--" + UUIDv5(scoNamespace, canon), nil
 }
 
 func chooseHash(h map[string]any) map[string]any {
@@ -72,8 +72,9 @@ func chooseHash(h map[string]any) map[string]any {
 	return map[string]any{keys[0]: h[keys[0]]}
 }
 
-// uuidV5 computes a name-based (SHA-1) UUID, RFC 4122 section 4.3.
-func uuidV5(ns [16]byte, name []byte) string {
+// UUIDv5 computes the name-based (SHA-1) UUID of name in namespace ns,
+// RFC 4122 section 4.3.
+func UUIDv5(ns [16]byte, name []byte) string {
 	h := sha1.New()
 	h.Write(ns[:])
 	h.Write(name)
