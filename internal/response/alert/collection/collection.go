@@ -39,7 +39,8 @@ import (
 var namespace = [16]byte{0x6b, 0x69, 0x7a, 0x75, 0x6e, 0x61, 0x2d, 0x61, 0x6c, 0x65, 0x72, 0x74, 0x73, 0x2d, 0x76, 0x31} // "kizuna-alerts-v1"
 
 // ID returns the collection id of org's alert collection (org is the
-// organisation's identity id).
+// organisation's identity id): the UUIDv5 of org in the namespace whose 16
+// bytes are "kizuna-alerts-v1".
 func ID(org string) string { return stix.UUIDv5(namespace, []byte(org)) }
 
 // Alias returns the alias of org's alert collection: "alerts-" and the

@@ -105,7 +105,8 @@ func TestAdd(t *testing.T) {
 	if _, err := st.Collection(ctx, store.DefaultAPIRoot, collection.ID(orgC)); err == nil {
 		t.Error("Gamma's alert collection exists without alerts")
 	}
-	if collection.ID(orgA) == collection.ID(orgB) || collection.ID(orgA) != collection.ID(orgA) {
-		t.Error("collection ids are not per organisation")
+	if collection.ID(orgA) == collection.ID(orgB) || collection.ID(orgA) != "4df1f781-0e1a-5dfc-bbd5-1ef36461096b" {
+		// Python: uuid.uuid5(uuid.UUID(bytes=b"kizuna-alerts-v1"), orgA)
+		t.Errorf("collection id of %s: %s (ids must be per organisation and stable)", orgA, collection.ID(orgA))
 	}
 }
