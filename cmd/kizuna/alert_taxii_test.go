@@ -102,6 +102,12 @@ func TestAlertTAXIICollection(t *testing.T) {
 	if code != http.StatusCreated || !strings.Contains(string(body), `"kinds":["object-added","sighting"]`) {
 		t.Fatalf("taxii rule: %d %s", code, body)
 	}
+	if c := collectionIDs(amy)[alertColl]; c == nil {
+		t.Error("Acme's alert collection is not listed once its taxii rule is added")
+	}
+	if got, code := alertObjects(amy, alertColl); code != http.StatusOK || len(got) != 0 {
+		t.Errorf("Acme's new alert collection: %d %v", code, got)
+	}
 
 	// GREEN, then AMBER by Beta for Beta alone, then a GREEN marker.
 	bob.taxiiPost(indicatorJSON(1, greenMarking))

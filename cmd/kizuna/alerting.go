@@ -164,6 +164,16 @@ type hubAlerting struct {
 	log         *slog.Logger
 }
 
+// ruleAdded creates the alert collection of a new taxii rule's
+// organisation (the server's AlertRuleAdded).
+func (h *hubAlerting) ruleAdded(ctx context.Context, r alert.Rule) error {
+	if r.Target.Channel != "taxii" {
+		return nil
+	}
+	_, err := h.collections.Ensure(ctx, r.Org)
+	return err
+}
+
 // ensureCollections creates the alert collection of every organisation
 // with a taxii rule, so that its members find it before the first alert
 // (a failure is logged: the first delivery creates it).

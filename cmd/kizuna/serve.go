@@ -145,6 +145,7 @@ unless --allow-private-webhooks is given.`,
 				Vuln:             vdb,
 				Audit:            trail,
 				Alerts:           al.dispatcher,
+				AlertRuleAdded:   al.ruleAdded, // a taxii rule's alert collection exists at once
 				// Third-party report notifications (DIR/notifications.db) and the
 				// organisations' own registrations; new notifications become alert events.
 				Notifications: notes,

@@ -238,6 +238,11 @@ func (s *Server) addAlertRule(w http.ResponseWriter, r *http.Request, p sharing.
 	if err := d.PutRule(r.Context(), rule); err != nil {
 		return err
 	}
+	if s.cfg.AlertRuleAdded != nil {
+		if err := s.cfg.AlertRuleAdded(r.Context(), rule); err != nil {
+			s.log.WarnContext(r.Context(), "alert rule added: follow-up failed", "rule", rule.ID, "err", err)
+		}
+	}
 	s.log.InfoContext(r.Context(), "alert rule added", "rule", rule.ID, "org", rule.Org, "channel", rule.Target.Channel, "by", p.UserID)
 	return writeAPIJSON(w, http.StatusCreated, RuleToJSON(rule))
 }

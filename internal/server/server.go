@@ -107,6 +107,10 @@ type Config struct {
 	// Alerts, when set, serves alert rules, deliveries, acknowledgements
 	// and dead letters (alerts.go); nil answers those routes with 404.
 	Alerts *alert.Dispatcher
+	// AlertRuleAdded, when set, is told of each rule added through the
+	// API after it is stored (serve creates the alert collection of a
+	// taxii rule's organisation); an error is logged, the rule stays.
+	AlertRuleAdded func(context.Context, alert.Rule) error
 	// AllowPrivateWebhooks accepts alert rules whose webhook URL is a
 	// loopback, private, link-local or other reserved address (refused by
 	// default: server-side request forgery).
