@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -33,9 +34,12 @@ func newVulnSourceCmd() *cobra.Command {
 interval. A csaf-provider source is a CSAF 2.0 provider (a domain or its
 provider-metadata.json URL): each run reads its ROLIE feeds or directory
 distributions and downloads only new or changed advisories, each checked
-(hash, OpenPGP signature, CSAF validation) before import. kev, osv, nvd and
-cve5 sources are one URL (JSON, zip or gzip'd tar) fetched conditionally
-(ETag, Last-Modified). See docs/vuln.md.`,
+(hash, OpenPGP signature, CSAF validation) before import. An nvd source is
+the NVD CVE API 2.0: the first run pages through everything (startIndex,
+resultsPerPage), later runs fetch what was modified since (lastModStartDate
+windows of at most 120 days), resuming at the page an interrupted run stopped
+at. kev, osv and cve5 sources are one URL (JSON, zip or gzip'd tar) fetched
+conditionally (ETag, Last-Modified). See docs/vuln.md.`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newVulnSourceAddCmd(), newVulnSourceListCmd(), newVulnSourceRunCmd(), newVulnSourceRemoveCmd())
@@ -65,12 +69,14 @@ func newVulnSourceAddCmd() *cobra.Command {
 		Use:   "add --data DIR --name NAME --url URL --kind csaf-provider|kev|osv|nvd|cve5 [--every DURATION] [--token T] [--insecure-skip-verify]",
 		Short: "Configure a vulnerability source",
 		Long: `Configure a vulnerability source. --kind csaf-provider takes a domain
-(https://vendor.example) or a provider-metadata.json URL; kev, osv, nvd and
-cve5 take the URL of a document or archive in that format.
+(https://vendor.example) or a provider-metadata.json URL; nvd the CVE API URL
+(https://services.nvd.nist.gov/rest/json/cves/2.0, with any filters such as
+?noRejected); kev, osv and cve5 take the URL of a document or archive in that
+format.
 
 --token is, for a CSAF provider, the Bearer token of its access-protected
 distributions (TLP:GREEN, AMBER, RED are not requested without one), for nvd
-the API key (apiKey header), otherwise a Bearer token. It is kept in
+the API key (apiKey header; default $KIZUNA_NVD_API_KEY), otherwise a Bearer token. It is kept in
 DIR/vulnsources.db (mode 0600) and never printed. --every runs the source from
 kizuna serve at that interval (default 0: only by kizuna vuln source run).`,
 		Args: cobra.NoArgs,
@@ -184,6 +190,7 @@ func newVulnSourceListCmd() *cobra.Command {
 
 func newVulnSourceRunCmd() *cobra.Command {
 	var dataDir, name, collection string
+	var nvdDelay time.Duration
 	cmd := &cobra.Command{
 		Use:   "run --data DIR --name NAME",
 		Short: "Fetch one vulnerability source now (exit 1 when anything failed)",
@@ -225,6 +232,12 @@ func newVulnSourceRunCmd() *cobra.Command {
 			}
 			defer closeEmit()
 			r := &source.Runner{Registry: reg, DB: vdb, Emit: emit, CreatedBy: createdBy, Log: log}
+			if err := configureNVD(r); err != nil {
+				return usage("vuln source run: %v", err)
+			}
+			if cmd.Flags().Changed("nvd-delay") {
+				r.NVDDelay = &nvdDelay
+			}
 			res, err := r.Run(ctx, name)
 			printSourceResult(cmd.OutOrStdout(), name, res)
 			for _, f := range res.Failures {
@@ -242,7 +255,24 @@ func newVulnSourceRunCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dataDir, "data", "", "data directory (default $KIZUNA_DATA)")
 	cmd.Flags().StringVar(&name, "name", "", "source name")
 	cmd.Flags().StringVar(&collection, "collection", store.DefaultCollectionID, "collection the STIX vulnerability objects go into")
+	cmd.Flags().DurationVar(&nvdDelay, "nvd-delay", 0, "nvd sources: pause between two NVD requests (default $KIZUNA_NVD_DELAY, else 6s without an API key, 600ms with one)")
 	return cmd
+}
+
+// configureNVD sets the NVD options of a runner from the environment:
+// $KIZUNA_NVD_API_KEY, the API key of nvd sources added without --token,
+// and $KIZUNA_NVD_DELAY, the pause between two NVD requests (a Go
+// duration; unset: NVD's guidance).
+func configureNVD(r *source.Runner) error {
+	r.NVDAPIKey = os.Getenv("KIZUNA_NVD_API_KEY")
+	if v := os.Getenv("KIZUNA_NVD_DELAY"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("KIZUNA_NVD_DELAY=%q: want a duration such as 6s", v)
+		}
+		r.NVDDelay = &d
+	}
+	return nil
 }
 
 func newVulnSourceRemoveCmd() *cobra.Command {
@@ -322,7 +352,11 @@ func startVulnSources(ctx context.Context, dir string, st store.Store, policy *s
 	}
 	p := &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hubID, Recorder: rec}
 	emit := pipelineEmitter(p, ingest.Submission{Collection: store.DefaultCollectionID, Principal: pr, DefaultTLP: sharing.TLPClear})
-	s := &source.Scheduler{Runner: &source.Runner{Registry: reg, DB: vdb, Emit: emit, CreatedBy: hubID, Log: log}}
+	r := &source.Runner{Registry: reg, DB: vdb, Emit: emit, CreatedBy: hubID, Log: log}
+	if err := configureNVD(r); err != nil {
+		log.Error("vulnerability sources: NVD settings ignored", "err", err)
+	}
+	s := &source.Scheduler{Runner: r}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

@@ -2,8 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,5 +111,47 @@ func TestServeRunsVulnSources(t *testing.T) {
 			t.Fatalf("serve did not run the source: %+v", list)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestVulnSourceNVD: an nvd source pages through an NVD API (startIndex,
+// resultsPerPage) with the API key from $KIZUNA_NVD_API_KEY, without a
+// pause when --nvd-delay 0s; a bad $KIZUNA_NVD_DELAY is a usage error.
+func TestVulnSourceNVD(t *testing.T) {
+	page, err := os.ReadFile("../../internal/vuln/testdata/nvd-page.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(page, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.URL.Query().Get("startIndex")+"/"+r.URL.Query().Get("resultsPerPage")+" key="+r.Header.Get("apiKey"))
+		mu.Unlock()
+		start, _ := strconv.Atoi(r.URL.Query().Get("startIndex"))
+		d := map[string]any{"resultsPerPage": 1, "startIndex": start, "totalResults": 1, "format": "NVD_CVE", "version": "2.0", "vulnerabilities": []any{}}
+		if start == 0 {
+			d["vulnerabilities"] = doc["vulnerabilities"]
+		}
+		json.NewEncoder(w).Encode(d)
+	}))
+	defer srv.Close()
+	dir := vulnDataDir(t)
+	kzOK(t, "vuln", "source", "add", "--data", dir, "--name", "nvd", "--url", srv.URL+"/rest/json/cves/2.0", "--kind", "nvd", "--insecure-skip-verify")
+	t.Setenv("KIZUNA_NVD_DELAY", "soon")
+	checkFailure(t, kz(t, "vuln", "source", "run", "--data", dir, "--name", "nvd"), 2, "KIZUNA_NVD_DELAY")
+	t.Setenv("KIZUNA_NVD_DELAY", "")
+	t.Setenv("KIZUNA_NVD_API_KEY", "env-key")
+	start := time.Now()
+	out := kzOK(t, "vuln", "source", "run", "--data", dir, "--name", "nvd", "--nvd-delay", "0s")
+	if !strings.Contains(out, "nvd: 1 fetched, 0 unchanged, 0 failed, 0 withheld (TLP); records: 1 added") || time.Since(start) > 5*time.Second {
+		t.Errorf("run: %q", out)
+	}
+	if want := []string{"0/2000 key=env-key"}; !slices.Equal(got, want) {
+		t.Errorf("requests %v, want %v", got, want)
 	}
 }

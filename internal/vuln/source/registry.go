@@ -42,8 +42,8 @@ const (
 	KEV Kind = "kev"
 	// OSV is an OSV record, or a zip of records (as osv.dev publishes).
 	OSV Kind = "osv"
-	// NVD is an NVD API 2.0 response (the token goes in the apiKey
-	// header).
+	// NVD is the NVD CVE API 2.0 (paged, then incremental by last
+	// modification date; the token goes in the apiKey header).
 	NVD Kind = "nvd"
 	// CVE5 is a CVE JSON 5 record, or a zip or gzip'd tar of records.
 	CVE5 Kind = "cve5"
@@ -156,6 +156,13 @@ CREATE TABLE IF NOT EXISTS vuln_source_lists (
 	last_modified TEXT NOT NULL,
 	PRIMARY KEY (source, url)
 ) STRICT, WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS vuln_source_nvd (
+	source       TEXT PRIMARY KEY,
+	done_ns      INTEGER NOT NULL,
+	win_start_ns INTEGER NOT NULL,
+	win_end_ns   INTEGER NOT NULL,
+	next_index   INTEGER NOT NULL
+) STRICT;
 CREATE TABLE IF NOT EXISTS vuln_source_docs (
 	source  TEXT NOT NULL,
 	url     TEXT NOT NULL,
@@ -294,7 +301,7 @@ func (r *Registry) Remove(ctx context.Context, name string) error {
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("%w: source %q", errkind.NotFound, name)
 	}
-	for _, t := range []string{"vuln_source_lists", "vuln_source_docs"} {
+	for _, t := range []string{"vuln_source_lists", "vuln_source_docs", "vuln_source_nvd"} {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE source = ?`, name); err != nil {
 			return fmt.Errorf("removing source %s: %w", name, err)
 		}

@@ -55,6 +55,15 @@ type Runner struct {
 	Log       *slog.Logger
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
+	// NVDAPIKey is the NVD API key for nvd sources without a token of
+	// their own (kizuna takes it from $KIZUNA_NVD_API_KEY).
+	NVDAPIKey string
+	// NVDDelay is the pause between two NVD requests; nil: NVD's guidance
+	// (NVDDelayNoKey without an API key, NVDDelayKey with one).
+	NVDDelay *time.Duration
+	// NVDPageSize is the resultsPerPage asked of the NVD (default and
+	// maximum NVDMaxPage).
+	NVDPageSize int
 }
 
 func (r *Runner) now() time.Time {
@@ -86,9 +95,18 @@ func (r *Runner) Run(ctx context.Context, name string) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	res, runErr := r.Fetch(ctx, s.Source, st)
-	if runErr == nil {
-		runErr = r.Registry.saveState(ctx, name, st)
+	var res Result
+	var runErr error
+	if s.Kind == NVD {
+		var nst nvdState
+		if nst, runErr = r.Registry.loadNVD(ctx, name); runErr == nil {
+			res, runErr = r.fetchNVD(ctx, s.Source, &nst, func(st nvdState) error { return r.Registry.saveNVD(ctx, name, st) })
+		}
+	} else {
+		res, runErr = r.Fetch(ctx, s.Source, st)
+		if runErr == nil {
+			runErr = r.Registry.saveState(ctx, name, st)
+		}
 	}
 	if runErr == nil && len(res.Failures) > 0 {
 		f := res.Failures[0]
@@ -101,7 +119,8 @@ func (r *Runner) Run(ctx context.Context, name string) (Result, error) {
 }
 
 // Fetch runs a source with the state st (updated in place; nil: fetch
-// everything) without the registry: kizuna vuln import URL uses it.
+// everything) without the registry: kizuna vuln import URL uses it. An nvd
+// source is downloaded completely (its progress is kept only by Run).
 func (r *Runner) Fetch(ctx context.Context, s Source, st *fetch.State) (Result, error) {
 	if st == nil {
 		st = &fetch.State{}
@@ -109,11 +128,10 @@ func (r *Runner) Fetch(ctx context.Context, s Source, st *fetch.State) (Result, 
 	if st.Lists == nil {
 		st.Lists = map[string]fetch.Validators{}
 	}
-	opt := fetch.Options{Token: s.Token, InsecureSkipVerify: s.InsecureSkipVerify, Log: r.Log}
 	if s.Kind == NVD {
-		opt.TokenHeader = "apiKey"
+		return r.fetchNVD(ctx, s, &nvdState{}, nil)
 	}
-	c := fetch.New(opt)
+	c := fetch.New(fetch.Options{Token: s.Token, InsecureSkipVerify: s.InsecureSkipVerify, Log: r.Log})
 	if s.Kind == CSAFProvider {
 		return r.fetchCSAF(ctx, c, s, st)
 	}
@@ -210,7 +228,6 @@ func (res *Result) add(sum vulndb.Summary) {
 var kindFormats = map[Kind][]vulndb.Format{
 	KEV:  {vulndb.FormatKEV},
 	OSV:  {vulndb.FormatOSV},
-	NVD:  {vulndb.FormatNVD},
 	CVE5: {vulndb.FormatCVE5},
 }
 
