@@ -127,6 +127,8 @@ unless --allow-private-webhooks is given.`,
 				return failure("serve: audit trail: %v", err)
 			}
 			defer trail.Close() // after Shutdown: flushes the queued records
+			sources, closeSources := vulnSourceRunner(ctx, dataDir, al.publisher.Store(st), policy, led, hubOrgID(ctx, st), vdb, log)
+			defer closeSources()
 			srv, err := server.New(server.Config{
 				Listen:           listen,
 				InsecureHTTP:     insecureHTTP,
@@ -143,6 +145,7 @@ unless --allow-private-webhooks is given.`,
 				HubOrgID:         hubOrgID(ctx, st),
 				Cases:            cases,
 				Vuln:             vdb,
+				VulnSources:      sources,
 				Audit:            trail,
 				Alerts:           al.dispatcher,
 				AlertRuleAdded:   al.ruleAdded, // a taxii rule's alert collection exists at once
@@ -162,7 +165,7 @@ unless --allow-private-webhooks is given.`,
 				return failure("serve: %v", err)
 			}
 			defer startFeedScheduler(ctx, dataDir, al.publisher.Store(st), policy, led, hubOrgID(ctx, st), log)()    // feeds with --every
-			defer startVulnSources(ctx, dataDir, al.publisher.Store(st), policy, led, hubOrgID(ctx, st), vdb, log)() // vulnerability sources with --every
+			defer startVulnSources(ctx, sources)() // vulnerability sources with --every
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Kizuna hub serving at %s\n", srv.URL())
 			fmt.Fprintf(out, "TAXII 2.1 discovery: %s/taxii2/\n", srv.URL())

@@ -119,27 +119,6 @@ kizuna serve at that interval (default 0: only by kizuna vuln source run).`,
 	return cmd
 }
 
-// sourceJSON is a source in `vuln source list --json` (never its token).
-type sourceJSON struct {
-	Name               string    `json:"name"`
-	Kind               string    `json:"kind"`
-	URL                string    `json:"url"`
-	Every              string    `json:"every"`
-	Token              bool      `json:"token"`
-	InsecureSkipVerify bool      `json:"insecure_skip_verify"`
-	LastAttempt        time.Time `json:"last_attempt,omitzero"`
-	LastSuccess        time.Time `json:"last_success,omitzero"`
-	LastError          string    `json:"last_error,omitempty"`
-	Failures           int       `json:"consecutive_failures"`
-	Fetched            int64     `json:"fetched"`
-	Imported           int64     `json:"imported"`
-	Failed             int64     `json:"failed"`
-	Withheld           int64     `json:"withheld"`
-	LastFetched        int64     `json:"last_fetched"`
-	LastImported       int64     `json:"last_imported"`
-	LastFailed         int64     `json:"last_failed"`
-}
-
 func newVulnSourceListCmd() *cobra.Command {
 	var dataDir string
 	var asJSON bool
@@ -158,14 +137,9 @@ func newVulnSourceListCmd() *cobra.Command {
 			if err != nil {
 				return failure("vuln source list: %v", err)
 			}
-			out := make([]sourceJSON, 0, len(srcs))
+			out := make([]source.Status, 0, len(srcs))
 			for _, s := range srcs {
-				out = append(out, sourceJSON{
-					Name: s.Name, Kind: string(s.Kind), URL: s.URL, Every: s.Every.String(), Token: s.Token != "",
-					InsecureSkipVerify: s.InsecureSkipVerify, LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess,
-					LastError: s.LastError, Failures: s.Failures, Fetched: s.Fetched, Imported: s.Imported, Failed: s.Failed,
-					Withheld: s.Withheld, LastFetched: s.LastFetched, LastImported: s.LastImported, LastFailed: s.LastFailed,
-				})
+				out = append(out, s.Status())
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), out)
@@ -334,27 +308,38 @@ func printSourceResult(w io.Writer, name string, res source.Result) {
 	}
 }
 
-// startVulnSources runs the data directory's vulnerability sources that
-// have an interval in the background (kizuna serve), importing into vdb
-// and submitting the STIX objects as the hub; the returned function waits
-// for the scheduler to stop after ctx ends.
-func startVulnSources(ctx context.Context, dir string, st store.Store, policy *sharing.Policy, rec ingest.Recorder, hubID string, vdb *vulndb.DB, log *slog.Logger) func() {
+// vulnSourceRunner opens the data directory's vulnerability sources for
+// kizuna serve: the runner imports into vdb and submits the STIX objects
+// as the hub. The scheduler (startVulnSources) and the HTTP API
+// (/api/v1/vuln/sources) share it. nil when the sources cannot be opened
+// (logged); close closes the registry.
+func vulnSourceRunner(ctx context.Context, dir string, st store.Store, policy *sharing.Policy, rec ingest.Recorder, hubID string, vdb *vulndb.DB, log *slog.Logger) (r *source.Runner, closeFn func()) {
 	reg, err := source.OpenRegistry(ctx, dir)
 	if err != nil {
 		log.Error("vulnerability sources disabled: opening the source registry", "err", err)
-		return func() {}
+		return nil, func() {}
 	}
 	pr, _, err := bulkPrincipal(ctx, st, "", "")
 	if err != nil {
 		reg.Close()
 		log.Error("vulnerability sources disabled: the hub principal", "err", err)
-		return func() {}
+		return nil, func() {}
 	}
 	p := &ingest.Pipeline{Store: st, Policy: policy, Log: log, HubOrgID: hubID, Recorder: rec}
 	emit := pipelineEmitter(p, ingest.Submission{Collection: store.DefaultCollectionID, Principal: pr, DefaultTLP: sharing.TLPClear})
-	r := &source.Runner{Registry: reg, DB: vdb, Emit: emit, CreatedBy: hubID, Log: log}
+	r = &source.Runner{Registry: reg, DB: vdb, Emit: emit, CreatedBy: hubID, Log: log}
 	if err := configureNVD(r); err != nil {
 		log.Error("vulnerability sources: NVD settings ignored", "err", err)
+	}
+	return r, func() { reg.Close() }
+}
+
+// startVulnSources runs the sources that have an interval in the
+// background (kizuna serve) with r (nil: none); the returned function
+// waits for the scheduler to stop after ctx ends.
+func startVulnSources(ctx context.Context, r *source.Runner) func() {
+	if r == nil {
+		return func() {}
 	}
 	s := &source.Scheduler{Runner: r}
 	var wg sync.WaitGroup
@@ -363,8 +348,5 @@ func startVulnSources(ctx context.Context, dir string, st store.Store, policy *s
 		defer wg.Done()
 		s.Run(ctx)
 	}()
-	return func() {
-		wg.Wait()
-		reg.Close()
-	}
+	return wg.Wait
 }

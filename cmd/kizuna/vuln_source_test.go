@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kizuna-cti/kizuna/internal/csaf/fetch/fetchtest"
+	"github.com/kizuna-cti/kizuna/internal/vuln/source"
 )
 
 // TestVulnImportProvider imports a whole CSAF provider by URL; a
@@ -69,7 +70,7 @@ func TestVulnSourceCLI(t *testing.T) {
 	if !strings.Contains(out, "vendor: 0 fetched") || !strings.Contains(out, "not modified") {
 		t.Errorf("second run: %q", out)
 	}
-	var list []sourceJSON
+	var list []source.Status
 	if err := json.Unmarshal([]byte(kzOK(t, "vuln", "source", "list", "--data", dir, "--json")), &list); err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func TestServeRunsVulnSources(t *testing.T) {
 	defer stop()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		var list []sourceJSON
+		var list []source.Status
 		if err := json.Unmarshal([]byte(kzOK(t, "vuln", "source", "list", "--data", dir, "--json")), &list); err != nil {
 			t.Fatal(err)
 		}

@@ -42,6 +42,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
 	"github.com/kizuna-cti/kizuna/internal/taxii"
+	"github.com/kizuna-cti/kizuna/internal/vuln/source"
 	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
@@ -91,6 +92,10 @@ type Config struct {
 	// Vuln, when set, serves SBOM upload and findings (vuln.go); nil
 	// answers those routes with 404.
 	Vuln *vulndb.DB
+	// VulnSources, when set, serves the scheduled vulnerability sources
+	// (vulnsources.go: list, add, run, remove, health) to hub analysts and
+	// hub admins; nil answers those routes with 404.
+	VulnSources *source.Runner
 	// Notifications and Constituency, when set, serve third-party report
 	// notifications and the organisations' own registrations (notify.go);
 	// nil answers those routes with 404. RouteOptions configure the
@@ -239,6 +244,7 @@ func (s *Server) routes() http.Handler {
 	s.incidentRoutes(mux)
 	s.csafRoutes(mux)
 	s.vulnRoutes(mux)
+	s.vulnSourceRoutes(mux)
 	s.alertRoutes(mux)
 	s.notifyRoutes(mux)
 	mux.Handle("GET /public/clear", s.public(s.publicClear))

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/kizuna-cti/kizuna/internal/csaf/fetch"
@@ -64,6 +65,10 @@ type Runner struct {
 	// NVDPageSize is the resultsPerPage asked of the NVD (default and
 	// maximum NVDMaxPage).
 	NVDPageSize int
+
+	// running serialises Run: the scheduler and the HTTP API share a
+	// Runner and run one source at a time.
+	running sync.Mutex
 }
 
 func (r *Runner) now() time.Time {
@@ -84,6 +89,8 @@ func (r *Runner) log() *slog.Logger {
 // outcome in its health. A run with failed documents is a failed run
 // (LastError names the first); the documents that passed are imported.
 func (r *Runner) Run(ctx context.Context, name string) (Result, error) {
+	r.running.Lock()
+	defer r.running.Unlock()
 	s, err := r.Registry.Get(ctx, name)
 	if err != nil {
 		return Result{}, err
