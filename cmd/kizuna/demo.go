@@ -94,7 +94,10 @@ directory and issues new tokens.`,
 				al.close(actx)
 			}()
 			cfg.Store, cfg.Alerts = al.publisher.Store(cfg.Store), al.dispatcher
-			cfg.AllowPrivateWebhooks = true                                                     // the demo's receiver is on loopback
+			cfg.AllowPrivateWebhooks = true                                                                       // the demo's receiver is on loopback
+			sources, closeSources := vulnSourceRunner(ctx, dataDir, cfg.Store, policy, led, hubID, svc.Vuln, log) // /api/v1/vuln/sources
+			defer closeSources()
+			cfg.VulnSources = sources
 			trail, err := audit.Open(ctx, dataDir, audit.Options{HubIdentity: hubID, Log: log}) // DIR/audit.db
 			if err != nil {
 				return fmt.Errorf("demo: audit trail: %w", err)
@@ -278,6 +281,17 @@ CSAF 2.0 provider: advisory %s (TLP:%s, %s/%s), imported into the findings above
 `, x.Advisory.ID, x.Advisory.TLP, x.Advisory.Dir(), x.Advisory.Path,
 		k, url, k, url, x.Advisory.Dir(), k, url, x.Advisory.Dir(), x.Advisory.Path,
 		url, insecureFlag(url))
+
+	atok := tok(hub.Org.ID, hub.Users[1].Name)
+	fmt.Fprintf(w, `
+Vulnerability sources over HTTP (hub analysts and hub admins; anyone else gets 403):
+  curl %s-H 'Authorization: Bearer %s' -H 'Content-Type: application/json' \
+    -d '{"name":"demo-hub","kind":"csaf-provider","url":"%s","insecure_skip_verify":%v}' %s/api/v1/vuln/sources
+  curl %s-X POST -H 'Authorization: Bearer %s' %s/api/v1/vuln/sources/demo-hub/run   # counts of the run
+  curl %s-H 'Authorization: Bearer %s' %s/api/v1/vuln/sources                        # health
+  curl %s-H 'Authorization: Bearer %s' %s/api/v1/vuln/sources                        # the utility: 403
+`, k, atok, url, strings.HasPrefix(url, "https"), url, k, atok, url, k, atok, url,
+		k, tok(utility.Org.ID, utility.Users[0].Name), url)
 
 	fmt.Fprintf(w, `
 Incidents: the SME reported %q anonymously; case %s (%s):

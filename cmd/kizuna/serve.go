@@ -164,8 +164,8 @@ unless --allow-private-webhooks is given.`,
 			if err := srv.Start(ctx); err != nil {
 				return failure("serve: %v", err)
 			}
-			defer startFeedScheduler(ctx, dataDir, al.publisher.Store(st), policy, led, hubOrgID(ctx, st), log)()    // feeds with --every
-			defer startVulnSources(ctx, sources)() // vulnerability sources with --every
+			defer startFeedScheduler(ctx, dataDir, al.publisher.Store(st), policy, led, hubOrgID(ctx, st), log)() // feeds with --every
+			defer startVulnSources(ctx, sources)()                                                                // vulnerability sources with --every
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "Kizuna hub serving at %s\n", srv.URL())
 			fmt.Fprintf(out, "TAXII 2.1 discovery: %s/taxii2/\n", srv.URL())
