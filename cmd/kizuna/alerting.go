@@ -71,7 +71,9 @@ func openBus(ctx context.Context, dir, natsURL string, log *slog.Logger) (bus.Bu
 
 // withEvents returns st publishing its committed versions on the hub's bus
 // (for the command-line writers: import, misp, feed, vuln, incident), and
-// a function closing the bus.
+// a function closing the bus. The publisher is durable (DIR/outbox.db):
+// events the bus refuses, or that a killed process never published, are
+// published by the next catch-up of any publisher of the data directory.
 func withEvents(ctx context.Context, dir string, st store.Store, log *slog.Logger) (store.Store, func(), error) {
 	if dir == "" {
 		dir = os.Getenv("KIZUNA_DATA")
@@ -80,8 +82,21 @@ func withEvents(ctx context.Context, dir string, st store.Store, log *slog.Logge
 	if err != nil {
 		return nil, nil, err
 	}
-	p := events.NewPublisher(b, st, log)
+	p, err := durablePublisher(ctx, dir, b, st, log)
+	if err != nil {
+		b.Close()
+		return nil, nil, err
+	}
 	return p.Store(st), func() { p.Close(); b.Close() }, nil
+}
+
+// durablePublisher returns a publisher on b with its outbox in dir.
+func durablePublisher(ctx context.Context, dir string, b bus.Publisher, st store.Store, log *slog.Logger) (*events.Publisher, error) {
+	p := events.NewPublisher(b, st, log)
+	if err := p.Durable(ctx, dir, st, events.OutboxOptions{}); err != nil {
+		return nil, failure("event outbox: %v", err)
+	}
+	return p, nil
 }
 
 // publishFindings has the new findings vdb computes in this process
@@ -226,9 +241,15 @@ func startAlerting(ctx context.Context, dir string, st store.Store, policy *shar
 	if err != nil {
 		return nil, err
 	}
-	h := &hubAlerting{bus: b, publisher: events.NewPublisher(b, st, log), collections: colls, log: log}
+	p, err := durablePublisher(ctx, dir, b, st, log) // catches up with what the bus missed
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	h := &hubAlerting{bus: b, publisher: p, collections: colls, log: log}
 	h.dispatcher, err = openAlerts(ctx, dir, policy, channels, log)
 	if err != nil {
+		p.Close()
 		b.Close()
 		return nil, err
 	}

@@ -95,7 +95,11 @@ func (e *incidentEnv) pipeline(ctx context.Context, cmd *cobra.Command) (*ingest
 	if err != nil {
 		return nil, nil, failure("transparency log: %v", err)
 	}
-	pub := events.NewPublisher(e.bus, e.st, e.log)
+	pub, err := durablePublisher(ctx, e.dir, e.bus, e.st, e.log)
+	if err != nil {
+		led.Close()
+		return nil, nil, err
+	}
 	est := pub.Store(e.st) // attached objects become hub events
 	return &ingest.Pipeline{Store: est, Policy: policy, Log: e.log, HubOrgID: hub, Recorder: led}, func() { led.Close(); pub.Close() }, nil
 }

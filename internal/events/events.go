@@ -39,13 +39,20 @@ import (
 const Consumer = "alerts"
 
 // Publisher encodes hub events and publishes them on a bus. Publishing
-// happens after the change committed; a failure is logged (the change
-// stands, its alert is lost) and never fails the write.
+// happens after the change committed and never fails the write: a failed
+// publish is retried with back-off, then, for object versions written
+// through Store of a Durable publisher, left to a catch-up that publishes
+// them again from the store; other events are then logged as lost.
 type Publisher struct {
-	bus bus.Publisher
-	dir store.Directory // producers' sectors; may be nil
-	log *slog.Logger
-	now func() time.Time
+	bus   bus.Publisher
+	dir   store.Directory // producers' sectors; may be nil
+	log   *slog.Logger
+	now   func() time.Time
+	retry OutboxOptions // back-off of failed publishes
+	ob    *outbox       // set by Durable
+
+	fmu     sync.Mutex // guards failing
+	failing bool       // the last publish of a store batch failed
 
 	mu      sync.Mutex // guards sectors
 	sectors map[string]string
@@ -58,10 +65,14 @@ type Publisher struct {
 	done   chan struct{}
 }
 
-// queued is a batch of committed versions' events waiting for the bus.
+// queued is a batch of committed versions' events waiting for the bus:
+// with an outbox, its pending row, collection and latest date_added (µs).
 type queued struct {
-	ctx context.Context
-	ws  []wire
+	ctx  context.Context
+	ws   []wire
+	row  int64
+	coll string
+	upto int64
 }
 
 // NewPublisher returns a publisher on b; dir, when not nil, supplies the
@@ -70,7 +81,9 @@ func NewPublisher(b bus.Publisher, dir store.Directory, log *slog.Logger) *Publi
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Publisher{bus: b, dir: dir, log: log, now: time.Now, sectors: map[string]string{}}
+	p := &Publisher{bus: b, dir: dir, log: log, now: time.Now, sectors: map[string]string{}}
+	p.retry.defaults()
+	return p
 }
 
 // Publish encodes es and publishes them in one batch.
@@ -203,16 +216,13 @@ func (p *Publisher) Store(st store.Store) store.Store { return &publishingStore{
 // storeQueue is how many committed batches may wait for the bus.
 const storeQueue = 8
 
-// enqueue hands es to the background publisher (started on first use); it
-// publishes in place once the publisher is closed.
-func (p *Publisher) enqueue(ctx context.Context, ws []wire) {
-	if len(ws) == 0 {
-		return
-	}
+// enqueue hands a batch to the background publisher (started on first
+// use); it publishes in place once the publisher is closed.
+func (p *Publisher) enqueue(ctx context.Context, b queued) {
 	p.qmu.RLock()
 	if p.closed {
 		p.qmu.RUnlock()
-		p.publishW(ctx, ws)
+		p.publishBatch(ctx, b)
 		return
 	}
 	if p.queue == nil {
@@ -223,10 +233,11 @@ func (p *Publisher) enqueue(ctx context.Context, ws []wire) {
 			go p.drain(p.queue, p.done)
 		}
 		p.qmu.Unlock()
-		p.enqueue(ctx, ws)
+		p.enqueue(ctx, b)
 		return
 	}
-	p.queue <- queued{ctx: context.WithoutCancel(ctx), ws: ws}
+	b.ctx = context.WithoutCancel(ctx)
+	p.queue <- b
 	p.qmu.RUnlock()
 }
 
@@ -234,13 +245,57 @@ func (p *Publisher) enqueue(ctx context.Context, ws []wire) {
 func (p *Publisher) drain(q <-chan queued, done chan<- struct{}) {
 	defer close(done)
 	for b := range q {
-		p.publishW(b.ctx, b.ws)
+		p.publishBatch(b.ctx, b)
+	}
+}
+
+// publishBatch publishes a committed batch, retrying with back-off (once
+// while the bus keeps failing). Published, its outbox row is deleted and
+// the mark advanced; refused, the row is parked for the catch-up (without
+// an outbox the events are lost).
+func (p *Publisher) publishBatch(ctx context.Context, b queued) {
+	ctx = context.WithoutCancel(ctx)
+	attempts := p.retry.Attempts
+	p.fmu.Lock()
+	if p.failing {
+		attempts = 1
+	}
+	p.fmu.Unlock()
+	var err error
+	if len(b.ws) > 0 {
+		delay := p.retry.Backoff
+		for i := range attempts {
+			if i > 0 {
+				time.Sleep(delay)
+				delay = min(2*delay, p.retry.MaxBackoff)
+			}
+			if err = p.publishWires(ctx, b.ws); err == nil {
+				break
+			}
+		}
+	}
+	p.fmu.Lock()
+	p.failing = err != nil
+	p.fmu.Unlock()
+	switch {
+	case err != nil && b.row == 0:
+		p.log.ErrorContext(ctx, "publishing hub events (their alerts are lost)", "events", len(b.ws), "err", err)
+	case err != nil:
+		p.log.WarnContext(ctx, "publishing hub events failed; parked for the catch-up", "events", len(b.ws), "err", err)
+		if perr := p.ob.park(ctx, b.row); perr != nil {
+			p.log.ErrorContext(ctx, "parking hub events (a restart catches up)", "err", perr)
+		}
+	case b.row != 0:
+		if ferr := p.ob.finish(ctx, b.row, b.coll, b.upto); ferr != nil {
+			p.log.WarnContext(ctx, "recording published hub events (they may be published again)", "err", ferr)
+		}
 	}
 }
 
 // Close waits until the events of every committed version handed to a
-// Store wrapper are on the bus; later writes publish synchronously. Close
-// the publisher before the bus.
+// Store wrapper are on the bus (or, for a Durable publisher whose bus
+// fails, parked for the next catch-up) and ends the outbox; later writes
+// publish synchronously. Close the publisher before the bus.
 func (p *Publisher) Close() {
 	p.qmu.Lock()
 	if p.closed {
@@ -256,6 +311,9 @@ func (p *Publisher) Close() {
 	if done != nil {
 		<-done
 	}
+	if p.ob != nil {
+		p.ob.close()
+	}
 }
 
 type publishingStore struct {
@@ -264,12 +322,37 @@ type publishingStore struct {
 }
 
 // Add implements store.Objects: st.Add, then the committed versions as
-// events.
+// events. A Durable publisher writes the batch's outbox row first.
 func (s *publishingStore) Add(ctx context.Context, collection string, recs []store.Record, statusID string) ([]store.AddResult, error) {
-	res, err := s.Store.Add(ctx, collection, recs, statusID)
-	if err == nil {
-		s.p.enqueue(ctx, s.p.objectEvents(ctx, collection, recs, res))
+	var row int64
+	if ob := s.p.ob; ob != nil {
+		var err error
+		if row, err = ob.begin(ctx, collection); err != nil {
+			s.p.log.ErrorContext(ctx, "outbox row of a batch (its events are published, but not durably)", "err", err)
+		}
 	}
+	res, err := s.Store.Add(ctx, collection, recs, statusID)
+	if err != nil {
+		if row != 0 {
+			if ferr := s.p.ob.forget(ctx, row); ferr != nil {
+				s.p.log.WarnContext(ctx, "outbox row of a failed batch", "err", ferr)
+			}
+		}
+		return res, err
+	}
+	b := queued{ws: s.p.objectEvents(ctx, collection, recs, res), row: row, coll: collection}
+	for _, r := range res {
+		if r.Err == nil {
+			b.upto = max(b.upto, r.DateAdded.UnixMicro())
+		}
+	}
+	if row != 0 {
+		s.p.ob.observe(b.upto)
+	}
+	if len(b.ws) == 0 && row == 0 {
+		return res, err
+	}
+	s.p.enqueue(ctx, b)
 	return res, err
 }
 
