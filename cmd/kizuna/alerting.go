@@ -16,12 +16,14 @@ import (
 	"time"
 
 	"github.com/kizuna-cti/kizuna/internal/bus"
+	"github.com/kizuna-cti/kizuna/internal/demo"
 	"github.com/kizuna-cti/kizuna/internal/events"
 	"github.com/kizuna-cti/kizuna/internal/response/alert"
 	"github.com/kizuna-cti/kizuna/internal/response/alert/collection"
 	"github.com/kizuna-cti/kizuna/internal/response/alert/deliver"
 	"github.com/kizuna-cti/kizuna/internal/response/constituency"
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
+	"github.com/kizuna-cti/kizuna/internal/response/notify"
 	"github.com/kizuna-cti/kizuna/internal/response/route"
 	"github.com/kizuna-cti/kizuna/internal/response/webhook"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
@@ -229,9 +231,10 @@ func (h *hubAlerting) close(ctx context.Context) error {
 // startAlerting opens the bus and the dispatcher, subscribes the
 // dispatcher to the bus (with constituency routing) and hooks the case
 // store and the vulnerability database up as publishers. Wrap the store
-// the server writes through with h.publisher.Store.
+// the server writes through with h.publisher.Store. With notes, the owners
+// of what a sighting observed get a notification (routed with f.route).
 func startAlerting(ctx context.Context, dir string, st store.Store, policy *sharing.Policy, f alertingFlags,
-	cases *incident.Cases, vdb *vulndb.DB, log *slog.Logger) (*hubAlerting, error) {
+	cases *incident.Cases, vdb *vulndb.DB, notes *notify.Store, log *slog.Logger) (*hubAlerting, error) {
 	colls := &collection.Collections{Store: st, Policy: policy, Log: log} // st unwrapped: the copies raise no events
 	channels, err := alertChannels(f, colls)
 	if err != nil {
@@ -260,7 +263,12 @@ func startAlerting(ctx context.Context, dir string, st store.Store, policy *shar
 		return nil, failure("alerts: %v", err)
 	}
 	h.registry = reg
-	h.sub, err = events.Deliver(ctx, b, h.dispatcher, &events.ConstituencyRouter{Registry: reg, Options: f.route, Log: log}, events.StoreLoader(st), log)
+	router := &events.ConstituencyRouter{Registry: reg, Options: f.route, Log: log}
+	if notes != nil { // sightings notify the owners of what they observed
+		router.Notes, router.Visible, router.Added = notes, alertVisible(policy), p.Notifications
+		router.Producer = sharing.Principal{OrgID: hubOrgID(ctx, st)}
+	}
+	h.sub, err = events.Deliver(ctx, b, h.dispatcher, router, events.StoreLoader(st), log)
 	if err != nil {
 		h.close(ctx)
 		return nil, failure("alerts: subscribing to the event bus: %v", err)
@@ -287,9 +295,9 @@ const (
 // rule of taxiiOrg storing the indicators it may see in its TAXII alert
 // collection. It returns the alerting and the receiver's URL.
 func startDemoAlerting(ctx context.Context, dir string, st store.Store, policy *sharing.Policy, cases *incident.Cases,
-	vdb *vulndb.DB, org, taxiiOrg string, w io.Writer, log *slog.Logger) (*hubAlerting, string, error) {
+	vdb *vulndb.DB, notes *notify.Store, org, taxiiOrg string, w io.Writer, log *slog.Logger) (*hubAlerting, string, error) {
 	// The receiver is on loopback: the demo allows private webhook targets.
-	al, err := startAlerting(ctx, dir, st, policy, alertingFlags{allowPrivateWebhooks: true}, cases, vdb, log)
+	al, err := startAlerting(ctx, dir, st, policy, alertingFlags{allowPrivateWebhooks: true, route: demo.RouteOptions()}, cases, vdb, notes, log)
 	if err != nil {
 		return nil, "", err
 	}

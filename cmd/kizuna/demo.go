@@ -84,7 +84,7 @@ directory and issues new tokens.`,
 			defer led.Close()
 			cfg := demo.ServerConfig(listen, st, policy, svc, led, hubID, log)
 			utility, city := demo.Orgs()[2].Org, demo.Orgs()[3]
-			al, hookURL, err := startDemoAlerting(ctx, dataDir, st, policy, svc.Cases, svc.Vuln, utility.ID, city.Org.ID, stdout, log) // bus, dispatcher, rules and a receiver
+			al, hookURL, err := startDemoAlerting(ctx, dataDir, st, policy, svc.Cases, svc.Vuln, svc.Notifications, utility.ID, city.Org.ID, stdout, log) // bus, dispatcher, rules and a receiver
 			if err != nil {
 				return err
 			}

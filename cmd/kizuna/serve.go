@@ -106,7 +106,13 @@ unless --allow-private-webhooks is given.`,
 				return failure("serve: %v", err)
 			}
 			defer vdb.Close()
-			al, err := startAlerting(ctx, dataDir, st, policy, alerting, cases, vdb, log) // DIR/bus.db or NATS, DIR/alerts.db
+			notes, err := notify.Open(ctx, dataDir) // DIR/notifications.db: third-party reports for their owners
+			if err != nil {
+				return failure("serve: %v", err)
+			}
+			defer notes.Close()
+			// DIR/bus.db or NATS, DIR/alerts.db, DIR/outbox.db; sightings notify the owners of what they observed
+			al, err := startAlerting(ctx, dataDir, st, policy, alerting, cases, vdb, notes, log)
 			if err != nil {
 				return err
 			}
@@ -117,11 +123,6 @@ unless --allow-private-webhooks is given.`,
 					log.Error("closing alerting", "err", err)
 				}
 			}()
-			notes, err := notify.Open(ctx, dataDir) // DIR/notifications.db: third-party reports for their owners
-			if err != nil {
-				return failure("serve: %v", err)
-			}
-			defer notes.Close()
 			trail, err := audit.Open(ctx, dataDir, audit.Options{HubIdentity: hubOrgID(ctx, st), Log: log}) // DIR/audit.db
 			if err != nil {
 				return failure("serve: audit trail: %v", err)

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/errkind"
 	"github.com/kizuna-cti/kizuna/internal/response/alert"
 	"github.com/kizuna-cti/kizuna/internal/response/constituency"
+	"github.com/kizuna-cti/kizuna/internal/response/notify"
 	"github.com/kizuna-cti/kizuna/internal/response/route"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/store"
@@ -76,7 +79,9 @@ func StoreLoader(st store.Objects) Loader {
 }
 
 // Deliver subscribes the durable consumer "alerts" on b: each event is
-// routed (r may be nil) and published to d. A message that cannot be
+// routed (r may be nil) and published to d. A sighting is routed by what
+// it observed when r is a ConstituencyRouter, which also notifies the
+// owners (even when no rule wants sightings). A message that cannot be
 // decoded is logged and acknowledged (it would never decode); a dispatcher
 // error leaves the message unacknowledged, so the bus delivers it again.
 //
@@ -93,7 +98,13 @@ func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader
 			log.ErrorContext(ctx, "dropping an undecodable hub event", "topic", m.Topic, "id", m.ID, "err", err)
 			return nil
 		}
-		if w, ok := d.(wanter); ok && !w.Wants(ctx, e.Kind) {
+		sr, sighting := r.(sightingRouter)
+		sighting = sighting && e.Kind == alert.Sighting && ref != nil
+		wanted := true
+		if w, ok := d.(wanter); ok {
+			wanted = w.Wants(ctx, e.Kind)
+		}
+		if !wanted && !sighting {
 			return nil // no rule for this kind: nothing to prepare or alert
 		}
 		if ref != nil && e.Object == nil {
@@ -111,21 +122,43 @@ func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader
 			}
 			e.Object = raw
 		}
-		if r != nil {
-			for _, o := range r.Owners(ctx, &e) {
-				if !slices.Contains(e.AffectedOrgs, o) {
-					e.AffectedOrgs = append(e.AffectedOrgs, o)
-				}
+		var owners []string
+		switch {
+		case sighting:
+			if owners, err = sr.Sighting(ctx, &e, *ref, load); err != nil {
+				return err // the notification store failed: try again later
 			}
+		case r != nil:
+			owners = r.Owners(ctx, &e)
+		}
+		for _, o := range owners {
+			if !slices.Contains(e.AffectedOrgs, o) {
+				e.AffectedOrgs = append(e.AffectedOrgs, o)
+			}
+		}
+		if !wanted {
+			return nil
 		}
 		return d.Publish(ctx, e)
 	})
+}
+
+// sightingRouter routes sightings by what they observed, loading the
+// objects they refer to (ConstituencyRouter).
+type sightingRouter interface {
+	Sighting(ctx context.Context, e *alert.Event, ref Ref, load Loader) ([]string, error)
 }
 
 // ConstituencyRouter routes events with the constituency registry: the
 // IPv4/IPv6 addresses and domain names an object names (as an SCO value or
 // in equality comparisons of an indicator's pattern) are looked up in the
 // routing table, rebuilt from the registry at most every TTL.
+//
+// A sighting names what it observed through references: the values of
+// its sighting_of_ref (an indicator's pattern, an SCO) and of the SCOs of
+// its observed_data_refs (object_refs, or the deprecated inline objects)
+// are routed. With Notes set, each owner that may see the sighting
+// (Visible) also gets a notification (source "sighting").
 type ConstituencyRouter struct {
 	Registry *constituency.Registry
 	// TTL is how long a table is used before it is rebuilt (default 30 s).
@@ -133,6 +166,17 @@ type ConstituencyRouter struct {
 	// Options are the routing options (ASN table, overlap mode).
 	Options route.Options
 	Log     *slog.Logger
+
+	// Notes, when set, stores a notification for the owner of each
+	// address and domain a sighting observed; Visible (required with
+	// Notes) tells whether the owner's members may see the sighting: an
+	// owner that may not is not told. Producer produces the
+	// notifications (the hub's organisation); Added, when set, receives
+	// the new ones (Publisher.Notifications, to alert on them).
+	Notes    *notify.Store
+	Visible  func(org string, l sharing.Label) bool
+	Producer sharing.Principal
+	Added    func(ctx context.Context, ns []notify.Notification)
 
 	mu    sync.Mutex // guards the following
 	table *route.Table
@@ -206,6 +250,140 @@ func (c *ConstituencyRouter) Owners(ctx context.Context, e *alert.Event) []strin
 			if !slices.Contains(out, string(o)) {
 				out = append(out, string(o))
 			}
+		}
+	}
+	return out
+}
+
+// SightingSource is the source of the notifications sightings become.
+const SightingSource = "sighting"
+
+// Limits on what a sighting's routing reads.
+const (
+	maxObservedData = 16  // observed_data_refs followed
+	maxObjectRefs   = 64  // object_refs followed per observed-data
+	maxObserved     = 256 // values routed per sighting
+)
+
+// observed is a value a sighting observed and the property naming it.
+type observed struct{ value, field string }
+
+// Sighting routes a sighting event by what it observed: it returns the
+// owners and, with Notes, notifies those that may see the sighting. A
+// redelivered sighting notifies nobody twice (the notification's key is
+// the event id).
+func (c *ConstituencyRouter) Sighting(ctx context.Context, e *alert.Event, ref Ref, load Loader) ([]string, error) {
+	var s struct {
+		SightingOf   string   `json:"sighting_of_ref"`
+		ObservedData []string `json:"observed_data_refs"`
+		FirstSeen    string   `json:"first_seen"`
+		LastSeen     string   `json:"last_seen"`
+		Count        *int     `json:"count"`
+	}
+	if json.Unmarshal(e.Object, &s) != nil {
+		return nil, nil
+	}
+	vals := c.observed(ctx, ref.Collection, s.SightingOf, s.ObservedData, load)
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	t := c.current(ctx)
+	if t == nil {
+		return nil, nil
+	}
+	var owners []string
+	for _, v := range vals {
+		for _, o := range t.Route(v.value) {
+			if !slices.Contains(owners, string(o)) {
+				owners = append(owners, string(o))
+			}
+		}
+	}
+	if c.Notes == nil || len(owners) == 0 {
+		return owners, nil
+	}
+	when := s.LastSeen
+	if when == "" {
+		when = s.FirstSeen
+	}
+	reports := make([]notify.Report, 0, len(vals))
+	for _, v := range vals {
+		f := map[string]string{"sighting": ref.ID}
+		if s.SightingOf != "" {
+			f["sighting_of"] = s.SightingOf
+		}
+		if s.Count != nil {
+			f["count"] = strconv.Itoa(*s.Count)
+		}
+		if s.FirstSeen != "" {
+			f["first_seen"] = s.FirstSeen
+		}
+		reports = append(reports, notify.Report{Value: v.value, Field: v.field, Time: when, Fields: f, Key: e.ID})
+	}
+	allow := func(org string) bool { return c.Visible != nil && c.Visible(org, e.Label) }
+	ns, err := c.Notes.Route(ctx, t, SightingSource, reports, c.Producer, allow)
+	if err != nil {
+		return nil, fmt.Errorf("events: notifying sighting %s: %w", e.ID, err)
+	}
+	if len(ns) > 0 && c.Added != nil {
+		c.Added(ctx, ns)
+	}
+	return owners, nil
+}
+
+// observed returns the addresses and domains named by the objects a
+// sighting refers to, read with load from the sighting's collection (or,
+// when not there, any collection).
+func (c *ConstituencyRouter) observed(ctx context.Context, coll, of string, data []string, load Loader) []observed {
+	if load == nil {
+		return nil
+	}
+	get := func(id string) json.RawMessage {
+		raw, err := load(ctx, Ref{Collection: coll, ID: id})
+		if errors.Is(err, errkind.NotFound) && coll != "" {
+			raw, err = load(ctx, Ref{ID: id})
+		}
+		if err != nil {
+			if !errors.Is(err, errkind.NotFound) && c.Log != nil {
+				c.Log.WarnContext(ctx, "loading an object a sighting refers to", "id", id, "err", err)
+			}
+			return nil
+		}
+		return raw
+	}
+	var out []observed
+	add := func(raw json.RawMessage, field string) {
+		for _, v := range Values(raw) {
+			if len(out) < maxObserved && !slices.Contains(out, observed{v, field}) {
+				out = append(out, observed{v, field})
+			}
+		}
+	}
+	if of != "" {
+		add(get(of), "sighting_of_ref")
+	}
+	for i, id := range data {
+		if i == maxObservedData {
+			break
+		}
+		var od struct {
+			Type       string                     `json:"type"`
+			ObjectRefs []string                   `json:"object_refs"`
+			Objects    map[string]json.RawMessage `json:"objects"`
+		}
+		if json.Unmarshal(get(id), &od) != nil || od.Type != "observed-data" {
+			continue
+		}
+		for j, r := range od.ObjectRefs {
+			if j == maxObjectRefs {
+				break
+			}
+			if strings.HasPrefix(r, "ipv4-addr--") || strings.HasPrefix(r, "ipv6-addr--") || strings.HasPrefix(r, "domain-name--") {
+				add(get(r), "observed_data_refs")
+			}
+		}
+		for _, o := range od.Objects {
+			add(o, "observed_data_refs")
 		}
 	}
 	return out
