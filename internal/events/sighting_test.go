@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -212,4 +213,45 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 		t.Errorf("after a redelivery A has %q", got)
 	}
 	pub.Close()
+}
+
+// FuzzSighting routes arbitrary sightings whose references resolve to
+// arbitrary objects: no panic, no error without a notification store, and
+// only registered owners come out.
+func FuzzSighting(f *testing.F) {
+	f.Add(`{"type":"sighting","sighting_of_ref":"indicator--1","observed_data_refs":["observed-data--1"]}`,
+		`{"type":"indicator","pattern":"[ipv4-addr:value = '198.51.100.7']"}`,
+		`{"type":"observed-data","object_refs":["ipv6-addr--1"],"objects":{"0":{"type":"domain-name","value":"a.bücher.example"}}}`)
+	f.Add(`{"type":"sighting","observed_data_refs":"x"}`, `null`, `{"type":"observed-data","object_refs":[1,2]}`)
+	ctx := context.Background()
+	reg, err := constituency.Open(ctx, f.TempDir())
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer reg.Close()
+	if _, err := reg.Add(ctx, orgOwnerA, "198.51.100.0/24", "2001:db8::/32", "bücher.example"); err != nil {
+		f.Fatal(err)
+	}
+	router := &events.ConstituencyRouter{Registry: reg, TTL: time.Hour}
+	f.Fuzz(func(t *testing.T, sighting, of, data string) {
+		load := func(_ context.Context, r events.Ref) (json.RawMessage, error) {
+			switch {
+			case strings.HasPrefix(r.ID, "observed-data--"):
+				return json.RawMessage(data), nil
+			case strings.HasPrefix(r.ID, "ipv6-addr--"):
+				return json.RawMessage(`{"type":"ipv6-addr","value":"2001:db8::5"}`), nil
+			}
+			return json.RawMessage(of), nil
+		}
+		e := alert.Event{ID: "sighting--1@v", Kind: alert.Sighting, Object: json.RawMessage(sighting)}
+		owners, err := router.Sighting(ctx, &e, events.Ref{Collection: "c", ID: "sighting--1"}, load)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range owners {
+			if o != orgOwnerA {
+				t.Fatalf("owner %q", o)
+			}
+		}
+	})
 }
