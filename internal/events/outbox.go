@@ -125,6 +125,10 @@ func (p *Publisher) Durable(ctx context.Context, dir string, st store.Objects, o
 	if err != nil {
 		return fmt.Errorf("events: opening %s: %w", path, err)
 	}
+	// One connection: the writer's rows and the publisher's marks queue in
+	// the pool (microseconds) instead of SQLite's busy handler (sleeps of
+	// a millisecond and more).
+	db.SetMaxOpenConns(1)
 	ob := &outbox{db: db, st: st, owners: path + ".owners", opt: opt,
 		stop: make(chan struct{}), done: make(chan struct{}), kick: make(chan struct{}, 1)}
 	if err := ob.open(ctx); err != nil {

@@ -390,3 +390,39 @@ func TestDurableNATSRestart(t *testing.T) {
 	ids = append(ids, writeBatches(t, pub.Store(st), 1000, 2, 25)...)
 	waitExactlyOnce(t, out, ids)
 }
+
+// BenchmarkDurableStore is the outbox's cost on a bulk import: one op is
+// a batch of 2,000 indicators committed through a publishing store on the
+// embedded bus, without and with Durable (a pending row before the
+// commit, the mark after the publish).
+func BenchmarkDurableStore(b *testing.B) {
+	for _, durable := range []bool{false, true} {
+		b.Run(fmt.Sprintf("durable=%v", durable), func(b *testing.B) {
+			ctx := context.Background()
+			dir := b.TempDir()
+			st, err := sqlite.Open(ctx, dir)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			lb, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer lb.Close()
+			pub := events.NewPublisher(lb, nil, nil)
+			if durable {
+				if err := pub.Durable(ctx, dir, st, events.OutboxOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			est := pub.Store(st)
+			const per = 2000
+			b.ResetTimer()
+			for i := range b.N {
+				writeBatches(b, est, i*per, 1, per)
+			}
+			pub.Close()
+		})
+	}
+}
