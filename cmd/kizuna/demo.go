@@ -313,11 +313,15 @@ Detection (from a checkout: synthetic Zeek logs of the utility's gateway network
   curl %s-H 'Authorization: Bearer %s' --data-binary @testdata/demo/%s %s/api/v1/telemetry
   curl %s-H 'Authorization: Bearer %s' --data-binary @testdata/demo/%s '%s/api/v1/telemetry?tlp=green'
   curl %s-H 'Authorization: Bearer %s' -H 'Accept: application/taxii+json;version=2.1' '%s/taxii2/%s/collections/%s/objects/?match[type]=sighting'
+  # the conn log's hit on the city's compromised server 198.51.100.23 (a GREEN sighting) is routed by
+  # constituency: the city alone gets a notification, source "sighting"
+  kizuna notify list --data %s --org %q
 `, demo.DNSLog,
 		url, insecure, utok, demo.DNSLog, demo.ConnLog,
 		k, utok, demo.DNSLog, url,
 		k, utok, demo.ConnLog, url,
-		k, utok, url, store.DefaultAPIRoot, store.DefaultCollectionID)
+		k, utok, url, store.DefaultAPIRoot, store.DefaultCollectionID,
+		dataDir, city.Org.Name)
 }
 
 // insecureFlag returns " --insecure-skip-verify" for the demo hub's

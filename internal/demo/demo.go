@@ -95,6 +95,7 @@ func Loads() []Load {
 		{File: "indicators-university.json", Org: "university", User: 0},
 		{File: "indicators-hub-red.json", Org: "hub", User: 1},
 		{File: "indicators-sme.json", Org: "sme", User: 1},
+		{File: "indicators-constituency.json", Org: "cert", User: 0},
 	}
 }
 

@@ -509,7 +509,7 @@ func TestSetupServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, body = do(t, http.MethodPost, url+"/api/v1/telemetry?tlp=green", token("utility", 0), conn, nil)
-	if code != 200 || json.Unmarshal(body, &sum) != nil || sum.Hits != 2 || len(sum.Sightings) != 2 {
+	if code != 200 || json.Unmarshal(body, &sum) != nil || sum.Hits != 3 || len(sum.Sightings) != 3 {
 		t.Errorf("telemetry conn: %d %s", code, body)
 	}
 
