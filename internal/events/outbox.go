@@ -386,8 +386,8 @@ type claimed struct {
 	after, upto int64
 }
 
-// close ends the catch-up loop, releases the owner lock and closes the
-// database. Rows still pending (parked) are claimed by the next catch-up
+// close ends the catch-up loop (interrupting a catch-up under way),
+// releases the owner lock and closes the database. Rows still pending (parked) are claimed by the next catch-up
 // of any publisher.
 func (ob *outbox) close() {
 	ob.mu.Lock()
@@ -408,12 +408,23 @@ func (ob *outbox) close() {
 func (p *Publisher) catchUpLoop(ctx context.Context) {
 	ob := p.ob
 	defer close(ob.done)
+	ctx, cancel := context.WithCancel(ctx) // Close interrupts a catch-up: its rows stay parked
+	defer cancel()
+	go func() {
+		select {
+		case <-ob.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	fromMarks := true
 	t := time.NewTicker(ob.opt.CatchUpEvery)
 	defer t.Stop()
 	for {
 		if err := p.catchUp(ctx, fromMarks); err != nil {
-			p.log.WarnContext(ctx, "events: catching up with the bus (tried again later)", "err", err)
+			if ctx.Err() == nil {
+				p.log.WarnContext(ctx, "events: catching up with the bus (tried again later)", "err", err)
+			}
 		} else {
 			fromMarks = false
 		}
