@@ -62,7 +62,7 @@ func TestDemoSightingNotifiesOwner(t *testing.T) {
 			utilityToken = c.Token
 		}
 	}
-	al, _, err := startDemoAlerting(ctx, dir, st, policy, svc.Cases, svc.Vuln, svc.Notifications, ids["utility"], io.Discard, log)
+	al, _, err := startDemoAlerting(ctx, dir, st, policy, svc.Cases, svc.Vuln, svc.Notifications, ids["utility"], ids["city"], io.Discard, log)
 	if err != nil {
 		t.Fatal(err)
 	}
