@@ -65,8 +65,9 @@ func newVulnSourceAddCmd() *cobra.Command {
 	var dataDir, name, rawURL, kind, token string
 	var every time.Duration
 	var insecure bool
+	var red []string
 	cmd := &cobra.Command{
-		Use:   "add --data DIR --name NAME --url URL --kind csaf-provider|kev|osv|nvd|cve5 [--every DURATION] [--token T] [--insecure-skip-verify]",
+		Use:   "add --data DIR --name NAME --url URL --kind csaf-provider|kev|osv|nvd|cve5 [--every DURATION] [--token T] [--red-recipient USER]... [--insecure-skip-verify]",
 		Short: "Configure a vulnerability source",
 		Long: `Configure a vulnerability source. --kind csaf-provider takes a domain
 (https://vendor.example) or a provider-metadata.json URL; nvd the CVE API URL
@@ -78,7 +79,12 @@ format.
 distributions (TLP:GREEN, AMBER, RED are not requested without one), for nvd
 the API key (apiKey header; default $KIZUNA_NVD_API_KEY), otherwise a Bearer token. It is kept in
 DIR/vulnsources.db (mode 0600) and never printed. --every runs the source from
-kizuna serve at that interval (default 0: only by kizuna vuln source run).`,
+kizuna serve at that interval (default 0: only by kizuna vuln source run).
+
+A provider's TLP:AMBER advisories are imported hub-only (the hub's analysts
+see them, no constituent gets findings). Its TLP:RED advisories are withheld
+unless --red-recipient names hub analysts or hub admins (user names of the hub
+organisation, or user ids): they alone then see them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -89,12 +95,25 @@ kizuna serve at that interval (default 0: only by kizuna vuln source run).`,
 			if err != nil {
 				return usage("vuln source add: %v", err)
 			}
+			var recipients []string
+			if len(red) > 0 {
+				st, err := openData(ctx, dataDir)
+				if err != nil {
+					return err
+				}
+				recipients, err = source.ResolveRecipients(ctx, st, hubOrgID(ctx, st), red)
+				st.Close()
+				if err != nil {
+					return usage("vuln source add: %v", err)
+				}
+			}
 			reg, _, err := openSources(ctx, dataDir, "add")
 			if err != nil {
 				return err
 			}
 			defer reg.Close()
-			s := source.Source{Name: name, Kind: k, URL: rawURL, Token: token, Every: every, InsecureSkipVerify: insecure, Created: time.Now().UTC()}
+			s := source.Source{Name: name, Kind: k, URL: rawURL, Token: token, Every: every, InsecureSkipVerify: insecure,
+				RedRecipients: recipients, Created: time.Now().UTC()}
 			if err := reg.Add(ctx, s); err != nil {
 				switch {
 				case errors.Is(err, errkind.Conflict):
@@ -116,6 +135,7 @@ kizuna serve at that interval (default 0: only by kizuna vuln source run).`,
 	fl.DurationVar(&every, "every", 0, "run from kizuna serve at this interval, e.g. 6h (0: manual only)")
 	fl.StringVar(&token, "token", "", "credential: Bearer token (CSAF: for TLP:GREEN/AMBER/RED), NVD API key")
 	fl.BoolVar(&insecure, "insecure-skip-verify", false, "do not verify the TLS certificate (test set-ups only)")
+	fl.StringArrayVar(&red, "red-recipient", nil, "csaf-provider: import TLP:RED advisories for this hub analyst or hub admin (user name or id; repeatable)")
 	return cmd
 }
 

@@ -81,6 +81,17 @@ func TestVulnSourceCLI(t *testing.T) {
 	if table := kzOK(t, "vuln", "source", "list", "--data", dir); strings.Contains(table, "partner-token") || !strings.Contains(table, "vendor") {
 		t.Errorf("table: %q", table)
 	}
+	// With a named hub analyst the RED advisory is imported for them.
+	kzOK(t, "user", "create", "--data", dir, "--org", "Hub", "--name", "suzuki", "--role", "analyst")
+	kzOK(t, "user", "create", "--data", dir, "--org", "Acme", "--name", "ito", "--role", "member")
+	checkFailure(t, kz(t, "vuln", "source", "add", "--data", dir, "--name", "red", "--url", s.URL, "--kind", "csaf-provider",
+		"--token", "partner-token", "--insecure-skip-verify", "--red-recipient", "ito"), 2, "hub analyst or hub admin")
+	kzOK(t, "vuln", "source", "add", "--data", dir, "--name", "red", "--url", s.URL, "--kind", "csaf-provider",
+		"--token", "partner-token", "--insecure-skip-verify", "--red-recipient", "suzuki")
+	out = kzOK(t, "vuln", "source", "run", "--data", dir, "--name", "red")
+	if !strings.Contains(out, "red: 3 fetched, 0 unchanged, 0 failed, 0 withheld (TLP); records: 1 added") {
+		t.Errorf("run with a RED recipient: %q", out)
+	}
 	checkFailure(t, kz(t, "vuln", "source", "run", "--data", dir, "--name", "nope"), 1, "no source named")
 	kzOK(t, "vuln", "source", "remove", "--data", dir, "--name", "vendor")
 	checkFailure(t, kz(t, "vuln", "source", "remove", "--data", dir, "--name", "vendor"), 1, "no source named")

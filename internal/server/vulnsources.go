@@ -94,6 +94,10 @@ type sourceRequest struct {
 	// Token is write-only: answers only say whether a source has one.
 	Token              string `json:"token"`
 	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
+	// RedRecipients are hub analysts or hub admins (user names of the hub
+	// organisation, or user ids) to import the provider's TLP:RED
+	// advisories for.
+	RedRecipients []string `json:"red_recipients"`
 }
 
 // addVulnSource serves POST /api/v1/vuln/sources: the body is a
@@ -124,7 +128,12 @@ func (s *Server) addVulnSource(w http.ResponseWriter, r *http.Request, _ sharing
 			return fmt.Errorf("%w: field \"every\": %q is not a duration such as 6h", errkind.Invalid, truncate(req.Every, 100))
 		}
 	}
-	src := source.Source{Name: req.Name, Kind: kind, URL: req.URL, Token: req.Token, Every: every, InsecureSkipVerify: req.InsecureSkipVerify}
+	red, err := source.ResolveRecipients(r.Context(), s.cfg.Store, s.cfg.HubOrgID, req.RedRecipients)
+	if err != nil {
+		return fmt.Errorf("field \"red_recipients\": %w", err)
+	}
+	src := source.Source{Name: req.Name, Kind: kind, URL: req.URL, Token: req.Token, Every: every,
+		InsecureSkipVerify: req.InsecureSkipVerify, RedRecipients: red, Created: time.Now().UTC()}
 	if err := run.Registry.Add(r.Context(), src); err != nil {
 		return err
 	}

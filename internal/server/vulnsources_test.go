@@ -83,6 +83,21 @@ func TestVulnSourcesAPI(t *testing.T) {
 	} {
 		wantStatus(t, f.api(http.MethodPost, "analyst", "/api/v1/vuln/sources", bad), http.StatusBadRequest)
 	}
+	for _, bad := range []string{`["alice"]`, `["nobody"]`, `["acmeadmin"]`} {
+		body := `{"name":"red","kind":"csaf-provider","url":"https://example.org/","red_recipients":` + bad + `}`
+		r := f.api(http.MethodPost, "analyst", "/api/v1/vuln/sources", body)
+		wantStatus(t, r, http.StatusBadRequest)
+		if !bytes.Contains(r.body, []byte("RED recipient")) {
+			t.Errorf("RED recipients %s: %s", bad, r.body)
+		}
+	}
+	r = f.api(http.MethodPost, "admin", "/api/v1/vuln/sources",
+		`{"name":"red","kind":"csaf-provider","url":"https://example.org/","red_recipients":["analyst","`+f.users["admin"]+`"]}`)
+	wantStatus(t, r, http.StatusCreated)
+	if err := json.Unmarshal(r.body, &st); err != nil || len(st.RedRecipients) != 2 || st.RedRecipients[0] != f.users["analyst"] || st.RedRecipients[1] != f.users["admin"] {
+		t.Errorf("RED recipients: %v %s", err, r.body)
+	}
+	wantStatus(t, f.api(http.MethodDelete, "admin", "/api/v1/vuln/sources/red", ""), http.StatusNoContent)
 	big := `{"name":"x","kind":"kev","url":"https://example.org/` + strings.Repeat("a", 20000) + `"}`
 	wantStatus(t, f.api(http.MethodPost, "analyst", "/api/v1/vuln/sources", big), http.StatusRequestEntityTooLarge)
 

@@ -121,3 +121,92 @@ func TestRemoteAmberIsHubOnly(t *testing.T) {
 		t.Errorf("STIX objects emitted: %d (%v)", len(objs), seen)
 	}
 }
+
+// TestRemoteRedNamedRecipients: a provider's TLP:RED advisory is withheld
+// by a source that names no recipients, and imported by one that names a
+// hub analyst: only that analyst sees its STIX object, and no organisation
+// (neither a constituent nor the hub) gets findings for it.
+func TestRemoteRedNamedRecipients(t *testing.T) {
+	ctx := context.Background()
+	p := fetchtest.NewStatic(t, fetchtest.ROLIE)
+	p.Token = "partner-token"
+	p.Publish(t, fetchtest.Advisory(t, "KZ-RED-7", "RED", 1, t0))
+	r, vdb := consumer(t)
+	var objs []json.RawMessage
+	r.Emit = func(_ context.Context, o []json.RawMessage) error { objs = append(objs, o...); return nil }
+	inventory := []byte(fetchtest.Package + "@1.0\n")
+	for _, org := range []string{hubID, constituentID} {
+		if _, err := vdb.UploadSBOM(ctx, org, org, "web", "inventory.txt", inventory); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const named, other = "user--00000000-0000-4000-9000-0000000000a1", "user--00000000-0000-4000-9000-0000000000a2"
+	for _, s := range []source.Source{
+		{Name: "plain", Kind: source.CSAFProvider, URL: p.URL, Token: p.Token, InsecureSkipVerify: true},
+		{Name: "named", Kind: source.CSAFProvider, URL: p.URL, Token: p.Token, InsecureSkipVerify: true, RedRecipients: []string{named}},
+	} {
+		if err := r.Registry.Add(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Registry.Add(ctx, source.Source{Name: "bad", Kind: source.KEV, URL: p.URL, RedRecipients: []string{named}}); err == nil {
+		t.Error("RED recipients accepted for a kev source")
+	}
+	if err := r.Registry.Add(ctx, source.Source{Name: "bad", Kind: source.CSAFProvider, URL: p.URL, RedRecipients: []string{"analyst"}}); err == nil {
+		t.Error("a RED recipient that is no user id accepted")
+	}
+	red := "KZ-RED-7/" + fetchtest.CVE("KZ-RED-7")
+	res, err := r.Run(ctx, "plain")
+	if err != nil || res.Withheld != 1 || res.Added != 0 {
+		t.Fatalf("source without recipients: %v %+v", err, res)
+	}
+	if _, err := vdb.Get(ctx, red); err == nil {
+		t.Fatal("the RED advisory was imported without recipients")
+	}
+	res, err = r.Run(ctx, "named")
+	if err != nil || res.Withheld != 0 || res.Added != 1 {
+		t.Fatalf("source with a recipient: %v %+v", err, res)
+	}
+	v, err := vdb.Get(ctx, red)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := v.Distribution; d == nil || d.TLP != "TLP:RED" || d.ProducerOrg != hubID || !slices.Equal(d.Users, []string{named}) {
+		t.Errorf("RED record restriction %+v", d)
+	}
+	for _, org := range []string{hubID, constituentID} {
+		if fs, err := vdb.Findings(ctx, org); err != nil || len(fs) != 0 {
+			t.Errorf("%s has findings for the RED advisory: %v %+v", org, err, fs)
+		}
+	}
+	if st, _ := r.Registry.Get(ctx, "named"); !slices.Equal(st.Status().RedRecipients, []string{named}) {
+		t.Errorf("status: %+v", st.Status())
+	}
+	policy := sharing.NewPolicy(sharing.TLPAmber)
+	hub := sharing.Principal{OrgID: hubID, Role: sharing.RoleHubAdmin}
+	if len(objs) == 0 {
+		t.Fatal("no STIX object emitted")
+	}
+	for _, raw := range objs {
+		o, err := stix.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := policy.Classify(o, hub, nil, false)
+		if l.TLP != sharing.TLPRed {
+			t.Errorf("%s labelled %v", o.ID, l.TLP)
+		}
+		for _, c := range []struct {
+			p    sharing.Principal
+			want bool
+		}{
+			{sharing.Principal{OrgID: hubID, UserID: named, Role: sharing.RoleAnalyst}, true},
+			{sharing.Principal{OrgID: hubID, UserID: other, Role: sharing.RoleAnalyst}, false},
+			{sharing.Principal{OrgID: constituentID, UserID: "user--00000000-0000-4000-9000-0000000000c1", Role: sharing.RoleMember}, false},
+		} {
+			if got := policy.CanSee(c.p, l); got != c.want {
+				t.Errorf("%s sees %s: %v, want %v", c.p.UserID, o.ID, got, c.want)
+			}
+		}
+	}
+}

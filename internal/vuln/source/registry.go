@@ -77,7 +77,12 @@ type Source struct {
 	Every time.Duration
 	// InsecureSkipVerify disables TLS verification (test set-ups only).
 	InsecureSkipVerify bool
-	Created            time.Time
+	// RedRecipients are the hub users (store user ids, analysts or hub
+	// admins) to whom a csaf-provider source's TLP:RED advisories are
+	// restricted. Without any, RED advisories are withheld: TLP:RED is for
+	// named people.
+	RedRecipients []string
+	Created       time.Time
 }
 
 // Health is a source's run history.
@@ -106,6 +111,9 @@ type State struct {
 
 var reName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// reUserID is a user id as the store gives them (user--UUID).
+var reUserID = regexp.MustCompile(`^user--[0-9a-f-]{36}$`)
+
 // Validate checks a source's configuration.
 func (s Source) Validate() error {
 	if !reName.MatchString(s.Name) {
@@ -121,6 +129,17 @@ func (s Source) Validate() error {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return fmt.Errorf("%w: source %s: url %q: want an https URL", errkind.Invalid, s.Name, s.URL)
+	}
+	if len(s.RedRecipients) > 0 && s.Kind != CSAFProvider {
+		return fmt.Errorf("%w: source %s: RED recipients are for csaf-provider sources", errkind.Invalid, s.Name)
+	}
+	if len(s.RedRecipients) > 64 {
+		return fmt.Errorf("%w: source %s: %d RED recipients, at most 64", errkind.Invalid, s.Name, len(s.RedRecipients))
+	}
+	for _, u := range s.RedRecipients {
+		if !reUserID.MatchString(u) {
+			return fmt.Errorf("%w: source %s: RED recipient %q is not a user id", errkind.Invalid, s.Name, u)
+		}
 	}
 	if s.Every < 0 || (s.Every > 0 && s.Every < time.Second) {
 		return fmt.Errorf("%w: source %s: interval %s: want 0 (manual) or at least 1s", errkind.Invalid, s.Name, s.Every)
@@ -147,7 +166,8 @@ CREATE TABLE IF NOT EXISTS vuln_sources (
 	withheld        INTEGER NOT NULL DEFAULT 0,
 	last_fetched    INTEGER NOT NULL DEFAULT 0,
 	last_imported   INTEGER NOT NULL DEFAULT 0,
-	last_failed     INTEGER NOT NULL DEFAULT 0
+	last_failed     INTEGER NOT NULL DEFAULT 0,
+	red_recipients  TEXT NOT NULL DEFAULT ''
 ) STRICT;
 CREATE TABLE IF NOT EXISTS vuln_source_lists (
 	source        TEXT NOT NULL,
@@ -196,7 +216,26 @@ func OpenRegistry(ctx context.Context, dir string) (*Registry, error) {
 		db.Close()
 		return nil, fmt.Errorf("creating source tables in %s: %w", path, err)
 	}
+	if err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("upgrading the source tables in %s: %w", path, err)
+	}
 	return &Registry{db: db}, nil
+}
+
+// migrate adds the columns that registries created by earlier versions
+// lack.
+func migrate(ctx context.Context, db *sql.DB) error {
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('vuln_sources') WHERE name = 'red_recipients'`).Scan(&n); err != nil {
+		return err
+	}
+	if n == 0 {
+		if _, err := db.ExecContext(ctx, `ALTER TABLE vuln_sources ADD COLUMN red_recipients TEXT NOT NULL DEFAULT ''`); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -225,8 +264,9 @@ func (r *Registry) Add(ctx context.Context, s Source) error {
 	if s.InsecureSkipVerify {
 		insecure = 1
 	}
-	_, err := r.db.ExecContext(ctx, `INSERT INTO vuln_sources (name, kind, url, token, every_ms, insecure, created_ns)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, s.Name, string(s.Kind), s.URL, s.Token, s.Every.Milliseconds(), insecure, ns(s.Created))
+	_, err := r.db.ExecContext(ctx, `INSERT INTO vuln_sources (name, kind, url, token, every_ms, insecure, created_ns, red_recipients)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, s.Name, string(s.Kind), s.URL, s.Token, s.Every.Milliseconds(), insecure, ns(s.Created),
+		strings.Join(s.RedRecipients, ","))
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") || strings.Contains(err.Error(), "constraint") {
 			return fmt.Errorf("%w: source %q already exists", errkind.Conflict, s.Name)
@@ -237,17 +277,21 @@ func (r *Registry) Add(ctx context.Context, s Source) error {
 }
 
 const columns = `name, kind, url, token, every_ms, insecure, created_ns, last_attempt_ns, last_success_ns,
-	last_error, failures, fetched, imported, failed, withheld, last_fetched, last_imported, last_failed`
+	last_error, failures, fetched, imported, failed, withheld, last_fetched, last_imported, last_failed, red_recipients`
 
 func scanState(sc interface{ Scan(...any) error }) (State, error) {
 	var s State
 	var kind string
 	var every, created, attempt, success int64
 	var insecure int
+	var red string
 	err := sc.Scan(&s.Name, &kind, &s.URL, &s.Token, &every, &insecure, &created, &attempt, &success,
-		&s.LastError, &s.Failures, &s.Fetched, &s.Imported, &s.Failed, &s.Withheld, &s.LastFetched, &s.LastImported, &s.LastFailed)
+		&s.LastError, &s.Failures, &s.Fetched, &s.Imported, &s.Failed, &s.Withheld, &s.LastFetched, &s.LastImported, &s.LastFailed, &red)
 	if err != nil {
 		return s, err
+	}
+	if red != "" {
+		s.RedRecipients = strings.Split(red, ",")
 	}
 	s.Kind, s.Every, s.InsecureSkipVerify = Kind(kind), time.Duration(every)*time.Millisecond, insecure != 0
 	s.Created, s.LastAttempt, s.LastSuccess = fromNS(created), fromNS(attempt), fromNS(success)

@@ -150,8 +150,10 @@ func (r *Runner) Fetch(ctx context.Context, s Source, st *fetch.State) (Result, 
 // 2.1's AMBER+STRICT) are imported hub-only: their records carry the
 // restriction of HubOnly, so no constituent gets findings or notifications
 // for them, and their STIX objects are marked AMBER as produced by the hub.
-// RED advisories, and any label not known, are verified but withheld: TLP:RED
-// is for named people, and a provider's token names none.
+// RED advisories are imported only for a source with RedRecipients, for
+// those users alone (RedOnly); otherwise, like any label not known, they
+// are verified but withheld: TLP:RED is for named people, and a provider's
+// token names none.
 func (r *Runner) fetchCSAF(ctx context.Context, c *fetch.Client, s Source, st *fetch.State) (Result, error) {
 	var res Result
 	sink := func(ctx context.Context, docs []fetch.Document) (map[string]error, error) {
@@ -159,6 +161,9 @@ func (r *Runner) fetchCSAF(ctx context.Context, c *fetch.Client, s Source, st *f
 		groups := map[sharing.TLP][]vulndb.Doc{}
 		for _, d := range docs {
 			tlp, ok := csafLabels[d.TLP]
+			if d.TLP == "RED" && len(s.RedRecipients) > 0 {
+				tlp, ok = sharing.TLPRed, true
+			}
 			if !ok {
 				res.Withheld++
 				r.log().InfoContext(ctx, "CSAF advisory not imported: TLP", "source", s.Name, "url", d.URL, "tlp", d.TLP)
@@ -166,11 +171,15 @@ func (r *Runner) fetchCSAF(ctx context.Context, c *fetch.Client, s Source, st *f
 			}
 			groups[tlp] = append(groups[tlp], vulndb.Doc{Name: d.URL, Data: d.Data, Explicit: true})
 		}
-		for _, tlp := range []sharing.TLP{sharing.TLPClear, sharing.TLPGreen, sharing.TLPAmber, sharing.TLPAmberStrict} {
+		for _, tlp := range []sharing.TLP{sharing.TLPClear, sharing.TLPGreen, sharing.TLPAmber, sharing.TLPAmberStrict, sharing.TLPRed} {
 			if len(groups[tlp]) == 0 {
 				continue
 			}
-			if err := r.importDocs(ctx, &res, groups[tlp], tlp, HubOnly(tlp, r.CreatedBy), failed); err != nil {
+			dist := HubOnly(tlp, r.CreatedBy)
+			if tlp == sharing.TLPRed {
+				dist = RedOnly(r.CreatedBy, s.RedRecipients)
+			}
+			if err := r.importDocs(ctx, &res, groups[tlp], tlp, dist, failed); err != nil {
 				return nil, err
 			}
 		}
@@ -198,6 +207,15 @@ var csafLabels = map[string]sharing.TLP{
 // constituent (a CSAF 2.0 distribution names no recipients).
 func HubOnly(t sharing.TLP, hub string) *vuln.Distribution {
 	return vulndb.Restriction(t, sharing.Label{ProducerOrg: hub})
+}
+
+// RedOnly returns the restriction of records from another provider's
+// TLP:RED advisory: the hub organisation hub as producer and the named
+// users as the only recipients. The sharing policy then shows the STIX
+// objects to those users alone and gives no organisation findings (TLP:RED
+// is for people, findings are read by organisations).
+func RedOnly(hub string, users []string) *vuln.Distribution {
+	return vulndb.Restriction(sharing.TLPRed, sharing.Label{ProducerOrg: hub, Users: users})
 }
 
 // importDocs imports documents with the markings of tlp and the

@@ -12,6 +12,7 @@ type Status struct {
 	Every              string    `json:"every"`
 	Token              bool      `json:"token"`
 	InsecureSkipVerify bool      `json:"insecure_skip_verify"`
+	RedRecipients      []string  `json:"red_recipients,omitempty"`
 	LastAttempt        time.Time `json:"last_attempt,omitzero"`
 	LastSuccess        time.Time `json:"last_success,omitzero"`
 	LastError          string    `json:"last_error,omitempty"`
@@ -29,7 +30,7 @@ type Status struct {
 func (s State) Status() Status {
 	return Status{
 		Name: s.Name, Kind: string(s.Kind), URL: s.URL, Every: s.Every.String(), Token: s.Token != "",
-		InsecureSkipVerify: s.InsecureSkipVerify, LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess,
+		InsecureSkipVerify: s.InsecureSkipVerify, RedRecipients: s.RedRecipients, LastAttempt: s.LastAttempt, LastSuccess: s.LastSuccess,
 		LastError: s.LastError, Failures: s.Failures, Fetched: s.Fetched, Imported: s.Imported, Failed: s.Failed,
 		Withheld: s.Withheld, LastFetched: s.LastFetched, LastImported: s.LastImported, LastFailed: s.LastFailed,
 	}
