@@ -265,7 +265,7 @@ func startAlerting(ctx context.Context, dir string, st store.Store, policy *shar
 	h.registry = reg
 	router := &events.ConstituencyRouter{Registry: reg, Options: f.route, Log: log}
 	if notes != nil { // sightings notify the owners of what they observed
-		router.Notes, router.Visible, router.Added = notes, alertVisible(policy), p.Notifications
+		router.Notes, router.Visible, router.Added = notes, alertVisible(policy), p.PublishNotifications
 		router.Producer = sharing.Principal{OrgID: hubOrgID(ctx, st)}
 	}
 	h.sub, err = events.Deliver(ctx, b, h.dispatcher, router, events.StoreLoader(st), log)

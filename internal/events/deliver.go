@@ -171,12 +171,14 @@ type ConstituencyRouter struct {
 	// address and domain a sighting observed; Visible (required with
 	// Notes) tells whether the owner's members may see the sighting: an
 	// owner that may not is not told. Producer produces the
-	// notifications (the hub's organisation); Added, when set, receives
-	// the new ones (Publisher.Notifications, to alert on them).
+	// notifications (the hub's organisation); Added, when set, publishes
+	// them as alert events (Publisher.PublishNotifications): on an error
+	// the sighting is delivered again and its notifications, stored
+	// already, are passed to Added again.
 	Notes    *notify.Store
 	Visible  func(org string, l sharing.Label) bool
 	Producer sharing.Principal
-	Added    func(ctx context.Context, ns []notify.Notification)
+	Added    func(ctx context.Context, ns []notify.Notification) error
 
 	mu    sync.Mutex // guards the following
 	table *route.Table
@@ -321,12 +323,14 @@ func (c *ConstituencyRouter) Sighting(ctx context.Context, e *alert.Event, ref R
 		reports = append(reports, notify.Report{Value: v.value, Field: v.field, Time: when, Fields: f, Key: e.ID})
 	}
 	allow := func(org string) bool { return c.Visible != nil && c.Visible(org, e.Label) }
-	ns, err := c.Notes.Route(ctx, t, SightingSource, reports, c.Producer, allow)
+	ns, _, err := c.Notes.Route(ctx, t, SightingSource, reports, c.Producer, allow)
 	if err != nil {
 		return nil, fmt.Errorf("events: notifying sighting %s: %w", e.ID, err)
 	}
 	if len(ns) > 0 && c.Added != nil {
-		c.Added(ctx, ns)
+		if err := c.Added(ctx, ns); err != nil {
+			return nil, fmt.Errorf("events: notifications of sighting %s: %w", e.ID, err)
+		}
 	}
 	return owners, nil
 }

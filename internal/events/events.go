@@ -437,10 +437,22 @@ type notificationPayload struct {
 }
 
 // Notifications publishes newly stored notifications (pass it as the
-// server's NotificationsAdded). Each event carries the notification's own
-// label (TLP:AMBER+STRICT for its owner alone) and names the owner as the
-// affected organisation.
+// server's NotificationsAdded); a failure is logged. Each event carries the
+// notification's own label (TLP:AMBER+STRICT for its owner alone) and
+// names the owner as the affected organisation.
 func (p *Publisher) Notifications(ctx context.Context, ns []notify.Notification) {
+	p.publish(ctx, p.notificationEvents(ctx, ns))
+}
+
+// PublishNotifications is Notifications returning the bus's error, for a
+// caller that can try again (the event ids are the notifications' ids, so
+// the dispatcher alerts once).
+func (p *Publisher) PublishNotifications(ctx context.Context, ns []notify.Notification) error {
+	return p.Publish(ctx, p.notificationEvents(ctx, ns)...)
+}
+
+// notificationEvents returns the alert events of notifications.
+func (p *Publisher) notificationEvents(ctx context.Context, ns []notify.Notification) []alert.Event {
 	es := make([]alert.Event, 0, len(ns))
 	for _, n := range ns {
 		raw, err := json.Marshal(notificationPayload{Type: "notification", Notification: n})
@@ -457,5 +469,5 @@ func (p *Publisher) Notifications(ctx context.Context, ns []notify.Notification)
 		}
 		es = append(es, e)
 	}
-	p.publish(ctx, es)
+	return es
 }

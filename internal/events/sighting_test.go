@@ -44,7 +44,7 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	b, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
+	b, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond, Backoff: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +83,16 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	if err := d.PutRule(ctx, alert.Rule{ID: "notes-a", Org: orgOwnerA, Kinds: []alert.Kind{alert.Notification}, Target: alert.Target{Channel: "test"}}); err != nil {
+		t.Fatal(err)
+	}
 	pub := events.NewPublisher(b, nil, testLog(t))
+	// The first publish of notification events fails: the sighting is
+	// delivered again and its stored notifications published then.
+	noteBus := &flakyBus{Bus: b, fail: 1}
+	notePub := events.NewPublisher(noteBus, nil, testLog(t))
 	router := &events.ConstituencyRouter{Registry: reg, Log: testLog(t), Notes: notes, Visible: visible,
-		Producer: sharing.Principal{OrgID: hubOrg}, Added: pub.Notifications}
+		Producer: sharing.Principal{OrgID: hubOrg}, Added: notePub.PublishNotifications}
 	sub, err := events.Deliver(ctx, b, d, router, events.StoreLoader(st), testLog(t))
 	if err != nil {
 		t.Fatal(err)
@@ -155,25 +162,27 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 	alerted := func(org string) []string {
 		var ids []string
 		for _, a := range out.alerts(org) {
-			ids = append(ids, strings.SplitN(a.Event, "@", 2)[0])
+			if a.Kind == alert.Sighting {
+				ids = append(ids, strings.SplitN(a.Event, "@", 2)[0])
+			}
 		}
 		sort.Strings(ids)
 		return ids
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for len(alerted(orgOwnerA)) < 2 || len(alerted(orgOwnerB)) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("alerts: A %v, B %v", alerted(orgOwnerA), alerted(orgOwnerB))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	time.Sleep(200 * time.Millisecond) // S4, and anything leaking, would be there now
 	wantA := []string{
 		"198.51.100.7 " + sighting(1),
 		"2001:db8:a::5 " + sighting(2),
 		"mail.xn--bcher-kva.example " + sighting(2),
 		"shop.xn--bcher-kva.example " + sighting(1),
 	}
+	deadline := time.Now().Add(20 * time.Second)
+	for len(alerted(orgOwnerA)) < 2 || len(alerted(orgOwnerB)) < 1 || len(out.alerts(orgOwnerA)) < 2+len(wantA) {
+		if time.Now().After(deadline) {
+			t.Fatalf("alerts: A %v, B %v", alerted(orgOwnerA), alerted(orgOwnerB))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // S4, and anything leaking, would be there now
 	if got := values(orgOwnerA); !slices.Equal(got, wantA) {
 		t.Errorf("A's notifications:\n got %q\nwant %q", got, wantA)
 	}
@@ -191,6 +200,23 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 	}
 	if got := alerted(orgOwnerC); len(got) != 0 {
 		t.Errorf("C's constituency alerts: %v", got)
+	}
+	if noteBus.failed() != 1 {
+		t.Errorf("the notification publish failed %d times, want 1", noteBus.failed())
+	}
+	noteAlerts := map[string]int{}
+	for _, a := range out.alerts(orgOwnerA) {
+		if a.Kind == alert.Notification {
+			noteAlerts[a.Event]++
+		}
+	}
+	if len(noteAlerts) != len(wantA) {
+		t.Errorf("A's notification alerts %v, want one per notification (%d)", noteAlerts, len(wantA))
+	}
+	for ev, n := range noteAlerts {
+		if n != 1 {
+			t.Errorf("%s alerted %d times", ev, n)
+		}
 	}
 
 	// A redelivered sighting routes again but notifies nobody twice.

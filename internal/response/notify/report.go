@@ -36,11 +36,13 @@ type Report struct {
 // Route routes each report's value through rt and stores one notification
 // per owner (the most specific registration's, as rt decides) that allow
 // accepts (nil accepts every owner), from source, produced by producer. It
-// is one transaction and returns the new notifications (reports already
-// stored, unparsable and unowned values are skipped).
-func (s *Store) Route(ctx context.Context, rt Router, source string, reports []Report, producer sharing.Principal, allow func(owner string) bool) ([]Notification, error) {
+// is one transaction and returns the notifications of the reports, the
+// first new of them stored now, the rest stored by an earlier call with
+// the same keys (so a caller that failed to pass them on may again);
+// unparsable and unowned values are skipped.
+func (s *Store) Route(ctx context.Context, rt Router, source string, reports []Report, producer sharing.Principal, allow func(owner string) bool) (ns []Notification, new int, err error) {
 	if err := CheckSource(source); err != nil {
-		return nil, fmt.Errorf("notify: %w", err)
+		return nil, 0, fmt.Errorf("notify: %w", err)
 	}
 	type pending struct {
 		n   Notification
@@ -73,28 +75,28 @@ func (s *Store) Route(ctx context.Context, rt Router, source string, reports []R
 		}
 	}
 	if len(todo) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	now := s.Now().UTC()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("notify %s: %w", source, err)
+		return nil, 0, fmt.Errorf("notify %s: %w", source, err)
 	}
 	defer tx.Rollback()
-	var out []Notification
+	var out, old []Notification
 	for _, p := range todo {
-		var id int64
-		switch err := tx.QueryRowContext(ctx, `SELECT id FROM notifications WHERE dedup = ? LIMIT 1`, p.key).Scan(&id); {
+		switch n, err := scan(tx.QueryRowContext(ctx, `SELECT `+columns+` FROM notifications WHERE dedup = ? LIMIT 1`, p.key)); {
 		case err == nil:
-			continue // stored already: a redelivery
+			old = append(old, n) // stored already: a redelivery
+			continue
 		case !errors.Is(err, sql.ErrNoRows):
-			return nil, fmt.Errorf("notify %s: %w", source, err)
+			return nil, 0, fmt.Errorf("notify %s: %w", source, err)
 		}
 		n := p.n
 		n.Received, n.LastSeen = now, now
 		fields, err := json.Marshal(n.Fields)
 		if err != nil {
-			return nil, fmt.Errorf("notify %s: %w", source, err)
+			return nil, 0, fmt.Errorf("notify %s: %w", source, err)
 		}
 		res, err := tx.ExecContext(ctx, `INSERT INTO notifications
 			(org, tlp, producer_org, producer_user, source, received, last_seen, seen, value, observation, field, matched, line, time, fields, dedup)
@@ -102,17 +104,17 @@ func (s *Store) Route(ctx context.Context, rt Router, source string, reports []R
 			n.OrgID, int(n.label.TLP), n.label.ProducerOrg, n.label.ProducerUser, n.Source, now.UnixNano(), now.UnixNano(),
 			n.Value, n.Observation, n.Field, n.Matched, n.Time, string(fields), p.key)
 		if err != nil {
-			return nil, fmt.Errorf("notify %s: %w", source, err)
+			return nil, 0, fmt.Errorf("notify %s: %w", source, err)
 		}
 		if n.ID, err = res.LastInsertId(); err != nil {
-			return nil, fmt.Errorf("notify %s: %w", source, err)
+			return nil, 0, fmt.Errorf("notify %s: %w", source, err)
 		}
 		out = append(out, n)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("notify %s: commit: %w", source, err)
+		return nil, 0, fmt.Errorf("notify %s: commit: %w", source, err)
 	}
-	return out, nil
+	return append(out, old...), len(out), nil
 }
 
 // reportKey identifies a report for an owner: owner, source, canonical

@@ -25,9 +25,9 @@ func TestRouteReports(t *testing.T) {
 		{Value: "not an address!", Key: "sighting--1@v1"},
 	}
 	noShop := func(org string) bool { return org != orgShop }
-	got, err := s.Route(ctx, tab, "sighting", reports, analyst, noShop)
-	if err != nil {
-		t.Fatal(err)
+	got, n, err := s.Route(ctx, tab, "sighting", reports, analyst, noShop)
+	if err != nil || n != 3 {
+		t.Fatalf("%d new, %v", n, err)
 	}
 	var owners []string
 	for _, n := range got {
@@ -47,18 +47,23 @@ func TestRouteReports(t *testing.T) {
 	if got[0].Fields["count"] != "2" {
 		t.Errorf("fields %v", got[0].Fields)
 	}
-	again, err := s.Route(ctx, tab, "sighting", reports, analyst, nil)
+	again, n, err := s.Route(ctx, tab, "sighting", reports, analyst, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(again) != 1 || again[0].OrgID != orgShop {
-		t.Errorf("a redelivery stored %+v, want only the shop's notification it was refused before", again)
+	if n != 1 || len(again) != 4 || again[0].OrgID != orgShop {
+		t.Errorf("a redelivery stored %d (%+v), want only the shop's notification it was refused before", n, again)
+	}
+	for i, old := range again[1:] { // returned again, as stored
+		if old.ID != got[i].ID || old.Observation != got[i].Observation || old.Fields["count"] != got[i].Fields["count"] {
+			t.Errorf("stored notification %d came back as %+v, want %+v", i, old, got[i])
+		}
 	}
 	reports[0].Key = "sighting--2@v1"
-	if n, err := s.Route(ctx, tab, "sighting", reports[:1], analyst, nil); err != nil || len(n) != 1 {
-		t.Errorf("another sighting of the same value: %v, %v", n, err)
+	if ns, n, err := s.Route(ctx, tab, "sighting", reports[:1], analyst, nil); err != nil || n != 1 || len(ns) != 1 {
+		t.Errorf("another sighting of the same value: %v, %d, %v", ns, n, err)
 	}
-	if _, err := s.Route(ctx, tab, "", reports, analyst, nil); err == nil {
+	if _, _, err := s.Route(ctx, tab, "", reports, analyst, nil); err == nil {
 		t.Error("an empty source was accepted")
 	}
 }
