@@ -186,8 +186,12 @@ type ConstituencyRouter struct {
 }
 
 // patternValue matches an equality or IN comparison on an address or
-// domain value inside a STIX pattern.
-var patternValue = regexp.MustCompile(`(?:ipv4-addr|ipv6-addr|domain-name):value\s*(?:=|IN\s*\()\s*'((?:[^'\\]|\\.)*)'`)
+// domain value inside a STIX pattern: group 1 is the compared string,
+// group 2 the IN list.
+var patternValue = regexp.MustCompile(`(?:ipv4-addr|ipv6-addr|domain-name):value\s*(?:=\s*'((?:[^'\\]|\\.)*)'|IN\s*(\(\s*'(?:[^'\\]|\\.)*'(?:\s*,\s*'(?:[^'\\]|\\.)*')*\s*\)))`)
+
+// quoted matches a string literal of a pattern's IN list.
+var quoted = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
 
 // Values returns the addresses and domains obj names.
 func Values(obj json.RawMessage) []string {
@@ -207,7 +211,13 @@ func Values(obj json.RawMessage) []string {
 	case "indicator":
 		var out []string
 		for _, m := range patternValue.FindAllStringSubmatch(o.Pattern, 64) {
-			out = append(out, m[1])
+			if m[2] == "" {
+				out = append(out, m[1])
+				continue
+			}
+			for _, q := range quoted.FindAllStringSubmatch(m[2], 64) {
+				out = append(out, q[1])
+			}
 		}
 		return out
 	}

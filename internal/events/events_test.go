@@ -144,6 +144,8 @@ func TestValues(t *testing.T) {
 		{`{"type":"domain-name","value":"mail.example.org"}`, []string{"mail.example.org"}},
 		{`{"type":"indicator","pattern":"[ipv4-addr:value = '203.0.113.9'] OR [domain-name:value='bad.example']"}`, []string{"203.0.113.9", "bad.example"}},
 		{`{"type":"indicator","pattern":"[file:hashes.'SHA-256' = 'aa']"}`, nil},
+		{`{"type":"indicator","pattern":"[ipv4-addr:value IN ('198.51.100.1', '2001:db8::1' ,'a.example')] AND [domain-name:value = 'b.example']"}`, []string{"198.51.100.1", "2001:db8::1", "a.example", "b.example"}},
+		{`{"type":"indicator","pattern":"[domain-name:value IN ('x.example'"}`, nil},
 		{`{"type":"malware","name":"x"}`, nil},
 		{`not json`, nil},
 	} {
