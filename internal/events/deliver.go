@@ -150,9 +150,10 @@ type sightingRouter interface {
 }
 
 // ConstituencyRouter routes events with the constituency registry: the
-// IPv4/IPv6 addresses and domain names an object names (as an SCO value or
-// in equality comparisons of an indicator's pattern) are looked up in the
-// routing table, rebuilt from the registry at most every TTL.
+// IPv4/IPv6 addresses, domain names and URLs (by their host) an object
+// names (as an SCO value or in = and IN comparisons of an indicator's
+// pattern) are looked up in the routing table, rebuilt from the registry
+// at most every TTL.
 //
 // A sighting names what it observed through references: the values of
 // its sighting_of_ref (an indicator's pattern, an SCO) and of the SCOs of
@@ -188,12 +189,14 @@ type ConstituencyRouter struct {
 // patternValue matches an equality or IN comparison on an address or
 // domain value inside a STIX pattern: group 1 is the compared string,
 // group 2 the IN list.
-var patternValue = regexp.MustCompile(`(?:ipv4-addr|ipv6-addr|domain-name):value\s*(?:=\s*'((?:[^'\\]|\\.)*)'|IN\s*(\(\s*'(?:[^'\\]|\\.)*'(?:\s*,\s*'(?:[^'\\]|\\.)*')*\s*\)))`)
+var patternValue = regexp.MustCompile(`(?:ipv4-addr|ipv6-addr|domain-name|url):value\s*(?:=\s*'((?:[^'\\]|\\.)*)'|IN\s*(\(\s*'(?:[^'\\]|\\.)*'(?:\s*,\s*'(?:[^'\\]|\\.)*')*\s*\)))`)
 
 // quoted matches a string literal of a pattern's IN list.
 var quoted = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
 
-// Values returns the addresses and domains obj names.
+// Values returns the addresses, domains and URLs obj names: an
+// ipv4-addr, ipv6-addr, domain-name or url SCO's value, or the values an
+// indicator's pattern compares those with.
 func Values(obj json.RawMessage) []string {
 	var o struct {
 		Type    string `json:"type"`
@@ -204,7 +207,7 @@ func Values(obj json.RawMessage) []string {
 		return nil
 	}
 	switch o.Type {
-	case "ipv4-addr", "ipv6-addr", "domain-name":
+	case "ipv4-addr", "ipv6-addr", "domain-name", "url":
 		if o.Value != "" {
 			return []string{o.Value}
 		}
@@ -392,7 +395,7 @@ func (c *ConstituencyRouter) observed(ctx context.Context, coll, of string, data
 			if j == maxObjectRefs {
 				break
 			}
-			if strings.HasPrefix(r, "ipv4-addr--") || strings.HasPrefix(r, "ipv6-addr--") || strings.HasPrefix(r, "domain-name--") {
+			if strings.HasPrefix(r, "ipv4-addr--") || strings.HasPrefix(r, "ipv6-addr--") || strings.HasPrefix(r, "domain-name--") || strings.HasPrefix(r, "url--") {
 				add(get(r), "observed_data_refs")
 			}
 		}

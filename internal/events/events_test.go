@@ -146,6 +146,8 @@ func TestValues(t *testing.T) {
 		{`{"type":"indicator","pattern":"[file:hashes.'SHA-256' = 'aa']"}`, nil},
 		{`{"type":"indicator","pattern":"[ipv4-addr:value IN ('198.51.100.1', '2001:db8::1' ,'a.example')] AND [domain-name:value = 'b.example']"}`, []string{"198.51.100.1", "2001:db8::1", "a.example", "b.example"}},
 		{`{"type":"indicator","pattern":"[domain-name:value IN ('x.example'"}`, nil},
+		{`{"type":"url","value":"https://portal.example/login"}`, []string{"https://portal.example/login"}},
+		{`{"type":"indicator","pattern":"[url:value = 'http://198.51.100.9:8080/x']"}`, []string{"http://198.51.100.9:8080/x"}},
 		{`{"type":"malware","name":"x"}`, nil},
 		{`not json`, nil},
 	} {

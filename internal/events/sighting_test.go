@@ -110,7 +110,8 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 		{`{"type":"ipv6-addr","spec_version":"2.1","id":"ipv6-addr--00000000-0000-4000-8000-000000000002","value":"2001:db8:a::5"}`, green},
 		{`{"type":"domain-name","spec_version":"2.1","id":"domain-name--00000000-0000-4000-8000-000000000003","value":"mail.bücher.example"}`, green},
 		{`{"type":"ipv4-addr","spec_version":"2.1","id":"ipv4-addr--00000000-0000-4000-8000-000000000004","value":"198.51.7.7"}`, green},
-		{`{"type":"observed-data","spec_version":"2.1","id":"observed-data--00000000-0000-4000-8000-000000000005",` + ts + `,"first_observed":"2026-01-01T00:00:00Z","last_observed":"2026-01-01T00:00:00Z","number_observed":1,"object_refs":["ipv6-addr--00000000-0000-4000-8000-000000000002","domain-name--00000000-0000-4000-8000-000000000003"]}`, green},
+		{`{"type":"observed-data","spec_version":"2.1","id":"observed-data--00000000-0000-4000-8000-000000000005",` + ts + `,"first_observed":"2026-01-01T00:00:00Z","last_observed":"2026-01-01T00:00:00Z","number_observed":1,"object_refs":["ipv6-addr--00000000-0000-4000-8000-000000000002","domain-name--00000000-0000-4000-8000-000000000003","url--00000000-0000-4000-8000-000000000007"]}`, green},
+		{`{"type":"url","spec_version":"2.1","id":"url--00000000-0000-4000-8000-000000000007","value":"https://login.bücher.example/reset"}`, green},
 		{`{"type":"observed-data","spec_version":"2.1","id":"observed-data--00000000-0000-4000-8000-000000000006",` + ts + `,"first_observed":"2026-01-01T00:00:00Z","last_observed":"2026-01-01T00:00:00Z","number_observed":1,"object_refs":["ipv4-addr--00000000-0000-4000-8000-000000000004"]}`, green},
 		// S1: the indicator's values (A); S2: observed SCOs (A); S3: B's own address; S4: TLP:RED about A's address.
 		{`{"type":"sighting","spec_version":"2.1","id":"sighting--00000000-0000-4000-8000-0000000000s1",` + ts + `,"sighting_of_ref":"indicator--00000000-0000-4000-8000-000000000001","count":3,"last_seen":"2026-01-01T01:00:00Z"}`, green},
@@ -129,10 +130,10 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 		recs = append(recs, store.Record{Object: obj, Label: o.label})
 	}
 	est := pub.Store(st)
-	if _, err := est.Add(ctx, store.DefaultCollectionID, recs[:6], ""); err != nil {
+	if _, err := est.Add(ctx, store.DefaultCollectionID, recs[:7], ""); err != nil {
 		t.Fatal(err)
 	}
-	res, err := est.Add(ctx, store.DefaultCollectionID, recs[6:], "")
+	res, err := est.Add(ctx, store.DefaultCollectionID, recs[7:], "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +173,7 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 	wantA := []string{
 		"198.51.100.7 " + sighting(1),
 		"2001:db8:a::5 " + sighting(2),
+		"login.xn--bcher-kva.example " + sighting(2),
 		"mail.xn--bcher-kva.example " + sighting(2),
 		"shop.xn--bcher-kva.example " + sighting(1),
 	}
