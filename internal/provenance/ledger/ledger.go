@@ -13,6 +13,7 @@
 package ledger
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -99,10 +100,12 @@ type Ledger struct {
 
 	hmu   sync.Mutex // guards the following
 	hints map[hintKey]*hint
-	// known holds the hashes of versions this process committed and the
-	// log has not appended yet, computed by the submitter (Record.Hash):
-	// Sync uses them instead of reading and hashing the stored JSON.
-	known map[knownKey][32]byte
+	// known holds the versions this process committed and the log has
+	// not appended yet, with the hashes computed by the submitter
+	// (Record.Hash): Sync uses them instead of reading and hashing the
+	// stored JSON, and appends them without reading the store at all when
+	// the store confirms they are every version added after the mark.
+	known map[knownKey]knownVersion
 
 	// kick wakes the background syncer of a Deferred ledger (nil
 	// otherwise); done is closed when it has stopped.
@@ -121,6 +124,20 @@ type hintKey struct {
 type knownKey struct {
 	collection string
 	dateAdded  int64 // microseconds
+}
+
+// knownVersion is a version committed by this process, as the log records it.
+type knownVersion struct {
+	id, version string
+	hash        [32]byte
+}
+
+// addedCounter is implemented by stores that count the versions added in
+// a date_added range, in all collections, without reading them; Sync uses
+// it to append the versions this process committed without reading them
+// back (internal/store/sqlite implements it).
+type addedCounter interface {
+	CountAdded(ctx context.Context, after, through time.Time) (int, error)
 }
 
 // hint is the signer of a version about to be committed.
@@ -155,7 +172,7 @@ func Open(ctx context.Context, dir string, st store.Store, policy *sharing.Polic
 	}
 	l := &Ledger{
 		st: st, all: policy.DeleteAccess(sharing.Principal{Role: sharing.RoleHubAdmin}), log: log,
-		db: db, tl: translog.New(db), heads: heads, hints: map[hintKey]*hint{}, known: map[knownKey][32]byte{},
+		db: db, tl: translog.New(db), heads: heads, hints: map[hintKey]*hint{}, known: map[knownKey]knownVersion{},
 	}
 	if err := l.loadMark(ctx); err != nil {
 		db.Close()
@@ -247,9 +264,44 @@ func (l *Ledger) syncer() {
 		case <-l.stop:
 			return
 		case <-l.kick:
+			if !l.gather() {
+				return // Close syncs what is left
+			}
 			if _, err := l.Sync(context.Background()); err != nil {
 				l.log.Error("appending to the transparency log (retried on the next commit)", "err", err)
 			}
+		}
+	}
+}
+
+// Deferred appends gather the commits of up to gatherDelay, or until
+// gatherVersions versions are pending, into one log transaction: the log's
+// object-hash index is random, so each append rewrites most of its pages
+// once a log holds millions of entries, and fewer, larger appends rewrite
+// them less often.
+const (
+	gatherDelay    = 250 * time.Millisecond
+	gatherVersions = 20000
+)
+
+// gather waits, after a kick, for more commits to append together; it
+// reports false when the ledger is closing.
+func (l *Ledger) gather() bool {
+	t := time.NewTimer(gatherDelay)
+	defer t.Stop()
+	for {
+		l.hmu.Lock()
+		n := len(l.known)
+		l.hmu.Unlock()
+		if n >= gatherVersions {
+			return true
+		}
+		select {
+		case <-l.stop:
+			return false
+		case <-t.C:
+			return true
+		case <-l.kick:
 		}
 	}
 }
@@ -347,6 +399,10 @@ func (l *Ledger) Sync(ctx context.Context) (int, error) {
 }
 
 func (l *Ledger) syncLocked(ctx context.Context) (int, error) {
+	n, done, err := l.syncKnown(ctx)
+	if err != nil || done {
+		return n, err
+	}
 	colls, err := l.collections(ctx)
 	if err != nil {
 		return 0, err
@@ -382,29 +438,91 @@ func (l *Ledger) syncLocked(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
-		l.hmu.Lock()
 		for i, s := range batch {
-			h := hashes[i]
 			entries[i] = translog.Entry{
 				Op: translog.Add, Collection: s.collection, ObjectID: s.e.ID, Version: s.e.Version,
-				DateAdded: s.e.DateAdded.UTC().Format(DateAddedFormat), ObjectHash: h,
-			}
-			if hn := l.hints[hintKey{s.collection, s.e.ID, h}]; hn != nil {
-				entries[i].Signer, entries[i].KeyID = hn.signer, hn.keyID
+				DateAdded: s.e.DateAdded.UTC().Format(DateAddedFormat), ObjectHash: hashes[i],
 			}
 		}
-		l.hmu.Unlock()
-		if _, err := l.tl.Append(ctx, entries...); err != nil {
-			return total, fmt.Errorf("appending %d versions to the log: %w", len(entries), err)
+		if err := l.appendAdded(ctx, entries, batch[len(batch)-1].e.DateAdded); err != nil {
+			return total, err
 		}
-		l.hwm = batch[len(batch)-1].e.DateAdded
-		l.forget(l.hwm)
 		total += len(entries)
 		if bound.IsZero() {
 			return total, nil
 		}
 	}
 }
+
+// appendAdded appends entries of added versions (in date_added order, the
+// last added at mark) with the signers hinted for them, and moves the
+// high-water mark to mark.
+func (l *Ledger) appendAdded(ctx context.Context, entries []translog.Entry, mark time.Time) error {
+	l.hmu.Lock()
+	if len(l.hints) > 0 {
+		for i := range entries {
+			e := &entries[i]
+			if hn := l.hints[hintKey{e.Collection, e.ObjectID, e.ObjectHash}]; hn != nil {
+				e.Signer, e.KeyID = hn.signer, hn.keyID
+			}
+		}
+	}
+	l.hmu.Unlock()
+	if _, err := l.tl.Append(ctx, entries...); err != nil {
+		return fmt.Errorf("appending %d versions to the log: %w", len(entries), err)
+	}
+	l.hwm = mark
+	l.forget(l.hwm)
+	return nil
+}
+
+// syncKnown appends the versions this process committed after the mark
+// without reading them back from the store, when the store counts exactly
+// as many versions added in that range (no other writer added any, none
+// was deleted meanwhile). done reports whether it did; otherwise Sync
+// reads the store as usual.
+func (l *Ledger) syncKnown(ctx context.Context) (n int, done bool, err error) {
+	counter, ok := l.st.(addedCounter)
+	if !ok {
+		return 0, false, nil
+	}
+	type pending struct {
+		k knownKey
+		v knownVersion
+	}
+	mark := l.hwm.UnixMicro()
+	l.hmu.Lock()
+	batch := make([]pending, 0, len(l.known))
+	for k, v := range l.known {
+		if k.dateAdded > mark {
+			batch = append(batch, pending{k, v})
+		}
+	}
+	l.hmu.Unlock()
+	if len(batch) == 0 {
+		return 0, false, nil
+	}
+	slices.SortFunc(batch, func(a, b pending) int { return cmp.Compare(a.k.dateAdded, b.k.dateAdded) })
+	through := fromMicro(batch[len(batch)-1].k.dateAdded)
+	count, err := counter.CountAdded(ctx, l.hwm, through)
+	if err != nil || count != len(batch) {
+		return 0, false, nil // read the store instead
+	}
+	entries := make([]translog.Entry, len(batch))
+	for i, p := range batch {
+		entries[i] = translog.Entry{
+			Op: translog.Add, Collection: p.k.collection, ObjectID: p.v.id, Version: p.v.version,
+			DateAdded: fromMicro(p.k.dateAdded).Format(DateAddedFormat), ObjectHash: p.v.hash,
+		}
+	}
+	if err := l.appendAdded(ctx, entries, through); err != nil {
+		return 0, true, err
+	}
+	return len(entries), true, nil
+}
+
+// fromMicro converts microseconds since the epoch to a UTC time.
+func fromMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // versions reads the next page of versions of collection c added after the
 // high-water mark: without their JSON when the hashes of all of them are
@@ -452,9 +570,9 @@ func (l *Ledger) digests(batch []stored) ([][32]byte, error) {
 	var todo []int
 	l.hmu.Lock()
 	for i, s := range batch {
-		h, ok := l.known[knownKey{s.collection, s.e.DateAdded.UnixMicro()}]
+		v, ok := l.known[knownKey{s.collection, s.e.DateAdded.UnixMicro()}]
 		if ok {
-			out[i] = h
+			out[i] = v.hash
 		} else {
 			todo = append(todo, i)
 		}
@@ -515,7 +633,7 @@ func (l *Ledger) Commit(ctx context.Context, collection string, recs []store.Rec
 		l.hmu.Lock()
 		for i, r := range res {
 			if r.Err == nil && !r.DateAdded.IsZero() && recs[i].Hash != ([32]byte{}) {
-				l.known[knownKey{collection, r.DateAdded.UnixMicro()}] = recs[i].Hash
+				l.known[knownKey{collection, r.DateAdded.UnixMicro()}] = knownVersion{id: r.ID, version: r.Version, hash: recs[i].Hash}
 			}
 		}
 		l.hmu.Unlock()

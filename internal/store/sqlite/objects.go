@@ -551,3 +551,21 @@ func (s *Store) MarkingKnown(ctx context.Context, id string) (bool, error) {
 	}
 	return true, nil
 }
+
+// CountAdded counts the versions, in every collection, whose date_added is
+// after after and not after through, reading only the collections' date
+// index. The transparency log uses it to confirm that the versions it
+// knows of are all the versions added in a range.
+func (s *Store) CountAdded(ctx context.Context, after, through time.Time) (int, error) {
+	var lo int64
+	if !after.IsZero() {
+		lo = after.UnixMicro()
+	}
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM objects INDEXED BY objects_coll
+		WHERE coll IN (SELECT key FROM collections) AND date_added > ? AND date_added <= ?`, lo, through.UnixMicro()).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("counting versions added after %s: %w", after.Format(time.RFC3339Nano), err)
+	}
+	return n, nil
+}
