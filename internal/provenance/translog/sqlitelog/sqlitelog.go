@@ -47,7 +47,10 @@ var _ translog.Store = (*Store)(nil)
 // Open opens (creating if needed) the log database file at path.
 func Open(ctx context.Context, path string) (*Store, error) {
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-65536)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "cache_size(-65536)",
+		// A multi-row INSERT keeps a statement journal: in memory, not in
+		// a temporary file. Checkpoints every 64 MiB rather than 4 MiB.
+		"temp_store(MEMORY)", "wal_autocheckpoint(16384)", "journal_size_limit(67108864)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
