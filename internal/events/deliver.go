@@ -100,12 +100,14 @@ func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader
 		}
 		sr, sighting := r.(sightingRouter)
 		sighting = sighting && e.Kind == alert.Sighting && ref != nil
+		ir, intel := r.(intelRouter)
+		intel = intel && e.Kind == alert.ObjectAdded && ref != nil && ir.NotifiesIntel(ctx, e.Type)
 		wanted := true
 		if w, ok := d.(wanter); ok {
 			wanted = w.Wants(ctx, e.Kind)
 		}
-		if !wanted && !sighting {
-			return nil // no rule for this kind: nothing to prepare or alert
+		if !wanted && !sighting && !intel {
+			return nil // no rule for this kind, nobody to notify: nothing to prepare or alert
 		}
 		if ref != nil && e.Object == nil {
 			if load == nil {
@@ -128,6 +130,10 @@ func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader
 			if owners, err = sr.Sighting(ctx, &e, *ref, load); err != nil {
 				return err // the notification store failed: try again later
 			}
+		case intel:
+			if owners, err = ir.Intel(ctx, &e, *ref, load); err != nil {
+				return err // the notification store failed: try again later
+			}
 		case r != nil:
 			owners = r.Owners(ctx, &e)
 		}
@@ -143,6 +149,17 @@ func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader
 	})
 }
 
+// intelRouter routes shared intelligence (object-added events of
+// indicators, observed-data and SCOs) to the owners of what it names and
+// notifies them (ConstituencyRouter). NotifiesIntel tells, from the STIX
+// type alone, whether an event is worth loading: not when the type names
+// nothing routable, no notification store is set or no resource is
+// registered.
+type intelRouter interface {
+	NotifiesIntel(ctx context.Context, typ string) bool
+	Intel(ctx context.Context, e *alert.Event, ref Ref, load Loader) ([]string, error)
+}
+
 // sightingRouter routes sightings by what they observed, loading the
 // objects they refer to (ConstituencyRouter).
 type sightingRouter interface {
@@ -150,16 +167,23 @@ type sightingRouter interface {
 }
 
 // ConstituencyRouter routes events with the constituency registry: the
-// IPv4/IPv6 addresses, domain names and URLs (by their host) an object
-// names (as an SCO value or in = and IN comparisons of an indicator's
-// pattern) are looked up in the routing table, rebuilt from the registry
-// at most every TTL.
+// IPv4/IPv6 addresses, domain names, URLs (by their host) and e-mail
+// addresses (by their domain) an object names (as an SCO value or in =,
+// IN and ISSUBSET comparisons of an indicator's pattern) are looked up in
+// the routing table, rebuilt from the registry at most every TTL.
 //
 // A sighting names what it observed through references: the values of
 // its sighting_of_ref (an indicator's pattern, an SCO) and of the SCOs of
 // its observed_data_refs (object_refs, or the deprecated inline objects)
 // are routed. With Notes set, each owner that may see the sighting
 // (Visible) also gets a notification (source "sighting").
+//
+// Shared intelligence is routed the same way: with Notes set, the
+// object-added event of an indicator, an observed-data (the SCOs of its
+// object_refs or inline objects) or an address, domain, URL or e-mail SCO
+// gives each owner of what it names that may see it a notification
+// (source "intel"), once per object and value however often the object
+// is revised or the event delivered.
 type ConstituencyRouter struct {
 	Registry *constituency.Registry
 	// TTL is how long a table is used before it is rebuilt (default 30 s).
@@ -169,13 +193,14 @@ type ConstituencyRouter struct {
 	Log     *slog.Logger
 
 	// Notes, when set, stores a notification for the owner of each
-	// address and domain a sighting observed; Visible (required with
-	// Notes) tells whether the owner's members may see the sighting: an
-	// owner that may not is not told. Producer produces the
-	// notifications (the hub's organisation); Added, when set, publishes
-	// them as alert events (Publisher.PublishNotifications): on an error
-	// the sighting is delivered again and its notifications, stored
-	// already, are passed to Added again.
+	// address and domain a sighting observed or shared intelligence
+	// names; Visible (required with Notes) tells whether the owner's
+	// members may see the event's object: an owner that may not is not
+	// told. Producer produces the notifications (the hub's organisation);
+	// Added, when set, publishes them as alert events
+	// (Publisher.PublishNotifications): on an error the event is
+	// delivered again and its notifications, stored already, are passed
+	// to Added again.
 	Notes    *notify.Store
 	Visible  func(org string, l sharing.Label) bool
 	Producer sharing.Principal
@@ -186,17 +211,33 @@ type ConstituencyRouter struct {
 	built time.Time
 }
 
-// patternValue matches an equality or IN comparison on an address or
-// domain value inside a STIX pattern: group 1 is the compared string,
-// group 2 the IN list.
-var patternValue = regexp.MustCompile(`(?:ipv4-addr|ipv6-addr|domain-name|url):value\s*(?:=\s*'((?:[^'\\]|\\.)*)'|IN\s*(\(\s*'(?:[^'\\]|\\.)*'(?:\s*,\s*'(?:[^'\\]|\\.)*')*\s*\)))`)
+// patternValue matches an equality, ISSUBSET or IN comparison on an
+// address, domain, URL or e-mail value inside a STIX pattern: group 1 is
+// the compared string, group 2 the IN list.
+var patternValue = regexp.MustCompile(`(?:ipv4-addr|ipv6-addr|domain-name|url|email-addr):value\s*(?:(?:=|ISSUBSET)\s*'((?:[^'\\]|\\.)*)'|IN\s*(\(\s*'(?:[^'\\]|\\.)*'(?:\s*,\s*'(?:[^'\\]|\\.)*')*\s*\)))`)
 
 // quoted matches a string literal of a pattern's IN list.
 var quoted = regexp.MustCompile(`'((?:[^'\\]|\\.)*)'`)
 
-// Values returns the addresses, domains and URLs obj names: an
-// ipv4-addr, ipv6-addr, domain-name or url SCO's value, or the values an
-// indicator's pattern compares those with.
+// routable reports whether an SCO of type typ names something routing
+// looks at (its value).
+func routable(typ string) bool {
+	switch typ {
+	case "ipv4-addr", "ipv6-addr", "domain-name", "url", "email-addr":
+		return true
+	}
+	return false
+}
+
+// routableRef reports whether id is the id of a routable SCO.
+func routableRef(id string) bool {
+	typ, _, ok := strings.Cut(id, "--")
+	return ok && routable(typ)
+}
+
+// Values returns the addresses, domains, URLs and e-mail addresses obj
+// names: an ipv4-addr, ipv6-addr, domain-name, url or email-addr SCO's
+// value, or the values an indicator's pattern compares those with.
 func Values(obj json.RawMessage) []string {
 	var o struct {
 		Type    string `json:"type"`
@@ -206,12 +247,12 @@ func Values(obj json.RawMessage) []string {
 	if json.Unmarshal(obj, &o) != nil {
 		return nil
 	}
-	switch o.Type {
-	case "ipv4-addr", "ipv6-addr", "domain-name", "url":
+	switch {
+	case routable(o.Type):
 		if o.Value != "" {
 			return []string{o.Value}
 		}
-	case "indicator":
+	case o.Type == "indicator":
 		var out []string
 		for _, m := range patternValue.FindAllStringSubmatch(o.Pattern, 64) {
 			if m[2] == "" {
@@ -261,27 +302,127 @@ func (c *ConstituencyRouter) Owners(ctx context.Context, e *alert.Event) []strin
 	}
 	var out []string
 	for _, v := range vals {
-		for _, o := range t.Route(v) {
-			if !slices.Contains(out, string(o)) {
-				out = append(out, string(o))
-			}
+		out = appendOwners(out, t, v)
+	}
+	return out
+}
+
+// appendOwners appends the owners of value v not in out yet.
+func appendOwners(out []string, t *route.Table, v string) []string {
+	for _, o := range t.Route(v) {
+		if !slices.Contains(out, string(o)) {
+			out = append(out, string(o))
 		}
 	}
 	return out
 }
 
-// SightingSource is the source of the notifications sightings become.
-const SightingSource = "sighting"
+// The sources of the notifications sightings and shared intelligence
+// become.
+const (
+	SightingSource = "sighting"
+	IntelSource    = "intel"
+)
 
-// Limits on what a sighting's routing reads.
+// Limits on what a sighting's or an observed-data's routing reads.
 const (
 	maxObservedData = 16  // observed_data_refs followed
 	maxObjectRefs   = 64  // object_refs followed per observed-data
-	maxObserved     = 256 // values routed per sighting
+	maxObserved     = 256 // values routed per event
 )
 
-// observed is a value a sighting observed and the property naming it.
-type observed struct{ value, field string }
+// observed is a value an object names, the property naming it and the
+// id of the object it came from ("" when it does not matter).
+type observed struct{ value, field, from string }
+
+// values collects what an event's objects name, within maxObserved.
+type values []observed
+
+func (vs *values) add(raw json.RawMessage, field, from string) {
+	for _, v := range Values(raw) {
+		o := observed{v, field, from}
+		if len(*vs) < maxObserved && !slices.Contains(*vs, o) {
+			*vs = append(*vs, o)
+		}
+	}
+}
+
+// observedData adds the values of the routable SCOs an observed-data
+// refers to (object_refs, read with get, field refField, from the SCO's
+// id when withFrom) or holds (objects, field objField, from id/key).
+func (vs *values) observedData(raw json.RawMessage, id string, get func(string) json.RawMessage, refField, objField string, withFrom bool) {
+	var od struct {
+		Type       string                     `json:"type"`
+		ObjectRefs []string                   `json:"object_refs"`
+		Objects    map[string]json.RawMessage `json:"objects"`
+	}
+	if json.Unmarshal(raw, &od) != nil || od.Type != "observed-data" {
+		return
+	}
+	from := func(s string) string {
+		if withFrom {
+			return s
+		}
+		return ""
+	}
+	for j, r := range od.ObjectRefs {
+		if j == maxObjectRefs {
+			break
+		}
+		if routableRef(r) {
+			vs.add(get(r), refField, from(r))
+		}
+	}
+	keys := make([]string, 0, len(od.Objects))
+	for k := range od.Objects {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		vs.add(od.Objects[k], objField, from(id+"/"+k))
+	}
+}
+
+// ownersOf returns the owners of vals in t.
+func ownersOf(t *route.Table, vals values) []string {
+	var owners []string
+	for _, v := range vals {
+		owners = appendOwners(owners, t, v.value)
+	}
+	return owners
+}
+
+// routeValues returns the owners of vals and, with Notes, stores the
+// notifications of the owners that may see e (source src, one report per
+// value made by report) and passes them to Added.
+func (c *ConstituencyRouter) routeValues(ctx context.Context, e *alert.Event, src string, vals values, report func(observed) notify.Report) ([]string, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	t := c.current(ctx)
+	if t == nil {
+		return nil, nil
+	}
+	owners := ownersOf(t, vals)
+	if c.Notes == nil || len(owners) == 0 {
+		return owners, nil
+	}
+	reports := make([]notify.Report, 0, len(vals))
+	for _, v := range vals {
+		reports = append(reports, report(v))
+	}
+	allow := func(org string) bool { return c.Visible != nil && c.Visible(org, e.Label) }
+	ns, _, err := c.Notes.Route(ctx, t, src, reports, c.Producer, allow)
+	if err != nil {
+		return nil, fmt.Errorf("events: notifying %s %s: %w", e.Kind, e.ID, err)
+	}
+	if len(ns) > 0 && c.Added != nil {
+		if err := c.Added(ctx, ns); err != nil {
+			return nil, fmt.Errorf("events: notifications of %s %s: %w", e.Kind, e.ID, err)
+		}
+	}
+	return owners, nil
+}
 
 // Sighting routes a sighting event by what it observed: it returns the
 // owners and, with Notes, notifies those that may see the sighting. A
@@ -299,30 +440,11 @@ func (c *ConstituencyRouter) Sighting(ctx context.Context, e *alert.Event, ref R
 		return nil, nil
 	}
 	vals := c.observed(ctx, ref.Collection, s.SightingOf, s.ObservedData, load)
-	if len(vals) == 0 {
-		return nil, nil
-	}
-	t := c.current(ctx)
-	if t == nil {
-		return nil, nil
-	}
-	var owners []string
-	for _, v := range vals {
-		for _, o := range t.Route(v.value) {
-			if !slices.Contains(owners, string(o)) {
-				owners = append(owners, string(o))
-			}
-		}
-	}
-	if c.Notes == nil || len(owners) == 0 {
-		return owners, nil
-	}
 	when := s.LastSeen
 	if when == "" {
 		when = s.FirstSeen
 	}
-	reports := make([]notify.Report, 0, len(vals))
-	for _, v := range vals {
+	return c.routeValues(ctx, e, SightingSource, vals, func(v observed) notify.Report {
 		f := map[string]string{"sighting": ref.ID}
 		if s.SightingOf != "" {
 			f["sighting_of"] = s.SightingOf
@@ -333,75 +455,104 @@ func (c *ConstituencyRouter) Sighting(ctx context.Context, e *alert.Event, ref R
 		if s.FirstSeen != "" {
 			f["first_seen"] = s.FirstSeen
 		}
-		reports = append(reports, notify.Report{Value: v.value, Field: v.field, Time: when, Fields: f, Key: e.ID})
-	}
-	allow := func(org string) bool { return c.Visible != nil && c.Visible(org, e.Label) }
-	ns, _, err := c.Notes.Route(ctx, t, SightingSource, reports, c.Producer, allow)
-	if err != nil {
-		return nil, fmt.Errorf("events: notifying sighting %s: %w", e.ID, err)
-	}
-	if len(ns) > 0 && c.Added != nil {
-		if err := c.Added(ctx, ns); err != nil {
-			return nil, fmt.Errorf("events: notifications of sighting %s: %w", e.ID, err)
-		}
-	}
-	return owners, nil
+		return notify.Report{Value: v.value, Field: v.field, Time: when, Fields: f, Key: e.ID}
+	})
 }
 
-// observed returns the addresses and domains named by the objects a
-// sighting refers to, read with load from the sighting's collection (or,
-// when not there, any collection).
-func (c *ConstituencyRouter) observed(ctx context.Context, coll, of string, data []string, load Loader) []observed {
-	if load == nil {
-		return nil
+// NotifiesIntel tells whether object-added events of STIX type typ are
+// routed and notified: with Notes, for indicators, observed-data and
+// routable SCOs, while at least one resource is registered (checked on
+// the cached table, so an empty registry costs a bulk import nothing).
+func (c *ConstituencyRouter) NotifiesIntel(ctx context.Context, typ string) bool {
+	if c.Notes == nil || (typ != "indicator" && typ != "observed-data" && !routable(typ)) {
+		return false
 	}
-	get := func(id string) json.RawMessage {
+	t := c.current(ctx)
+	return t != nil && t.Len() > 0
+}
+
+// Intel routes an object-added event of shared intelligence (e.Object
+// loaded): it returns the owners of what the object names and, with
+// Notes, notifies those that may see it (source "intel"). A value is
+// notified once per owner and object, whatever the object's version, so
+// revisions and redeliveries notify nobody twice; a value an
+// observed-data names through an SCO shares the SCO's notification.
+func (c *ConstituencyRouter) Intel(ctx context.Context, e *alert.Event, ref Ref, load Loader) ([]string, error) {
+	var o struct {
+		Type           string `json:"type"`
+		Name           string `json:"name"`
+		ValidFrom      string `json:"valid_from"`
+		LastObserved   string `json:"last_observed"`
+		NumberObserved *int   `json:"number_observed"`
+	}
+	if json.Unmarshal(e.Object, &o) != nil {
+		return nil, nil
+	}
+	var vals values
+	when := ""
+	switch {
+	case o.Type == "observed-data":
+		vals.observedData(e.Object, ref.ID, c.getter(ctx, ref.Collection, load), "object_refs", "objects", true)
+		when = o.LastObserved
+	case o.Type == "indicator":
+		vals.add(e.Object, "pattern", ref.ID)
+		when = o.ValidFrom
+	case routable(o.Type):
+		vals.add(e.Object, "value", ref.ID)
+	}
+	return c.routeValues(ctx, e, IntelSource, vals, func(v observed) notify.Report {
+		f := map[string]string{"object": ref.ID, "type": o.Type}
+		if v.from != ref.ID {
+			f["observed"] = v.from
+		}
+		if o.Name != "" {
+			f["name"] = o.Name
+		}
+		if o.NumberObserved != nil {
+			f["number_observed"] = strconv.Itoa(*o.NumberObserved)
+		}
+		return notify.Report{Value: v.value, Field: v.field, Time: when, Fields: f, Key: "intel " + v.from}
+	})
+}
+
+// getter returns a function reading an object with load from collection
+// coll (or, when not there, any collection); nil when it cannot be read.
+func (c *ConstituencyRouter) getter(ctx context.Context, coll string, load Loader) func(string) json.RawMessage {
+	return func(id string) json.RawMessage {
+		if load == nil {
+			return nil
+		}
 		raw, err := load(ctx, Ref{Collection: coll, ID: id})
 		if errors.Is(err, errkind.NotFound) && coll != "" {
 			raw, err = load(ctx, Ref{ID: id})
 		}
 		if err != nil {
 			if !errors.Is(err, errkind.NotFound) && c.Log != nil {
-				c.Log.WarnContext(ctx, "loading an object a sighting refers to", "id", id, "err", err)
+				c.Log.WarnContext(ctx, "loading an object an event refers to", "id", id, "err", err)
 			}
 			return nil
 		}
 		return raw
 	}
-	var out []observed
-	add := func(raw json.RawMessage, field string) {
-		for _, v := range Values(raw) {
-			if len(out) < maxObserved && !slices.Contains(out, observed{v, field}) {
-				out = append(out, observed{v, field})
-			}
-		}
+}
+
+// observed returns the addresses and domains named by the objects a
+// sighting refers to, read with load from the sighting's collection (or,
+// when not there, any collection).
+func (c *ConstituencyRouter) observed(ctx context.Context, coll, of string, data []string, load Loader) values {
+	if load == nil {
+		return nil
 	}
+	get := c.getter(ctx, coll, load)
+	var out values
 	if of != "" {
-		add(get(of), "sighting_of_ref")
+		out.add(get(of), "sighting_of_ref", "")
 	}
 	for i, id := range data {
 		if i == maxObservedData {
 			break
 		}
-		var od struct {
-			Type       string                     `json:"type"`
-			ObjectRefs []string                   `json:"object_refs"`
-			Objects    map[string]json.RawMessage `json:"objects"`
-		}
-		if json.Unmarshal(get(id), &od) != nil || od.Type != "observed-data" {
-			continue
-		}
-		for j, r := range od.ObjectRefs {
-			if j == maxObjectRefs {
-				break
-			}
-			if strings.HasPrefix(r, "ipv4-addr--") || strings.HasPrefix(r, "ipv6-addr--") || strings.HasPrefix(r, "domain-name--") || strings.HasPrefix(r, "url--") {
-				add(get(r), "observed_data_refs")
-			}
-		}
-		for _, o := range od.Objects {
-			add(o, "observed_data_refs")
-		}
+		out.observedData(get(id), id, get, "observed_data_refs", "observed_data_refs", false)
 	}
 	return out
 }

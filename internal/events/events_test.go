@@ -148,6 +148,9 @@ func TestValues(t *testing.T) {
 		{`{"type":"indicator","pattern":"[domain-name:value IN ('x.example'"}`, nil},
 		{`{"type":"url","value":"https://portal.example/login"}`, []string{"https://portal.example/login"}},
 		{`{"type":"indicator","pattern":"[url:value = 'http://198.51.100.9:8080/x']"}`, []string{"http://198.51.100.9:8080/x"}},
+		{`{"type":"email-addr","value":"it@bücher.example"}`, []string{"it@bücher.example"}},
+		{`{"type":"indicator","pattern":"[email-addr:value = 'ceo@corp.example'] OR [ipv4-addr:value ISSUBSET '198.51.100.0/28']"}`, []string{"ceo@corp.example", "198.51.100.0/28"}},
+		{`{"type":"indicator","pattern":"[email-message:from_ref.value = 'x@y.example']"}`, nil},
 		{`{"type":"malware","name":"x"}`, nil},
 		{`not json`, nil},
 	} {
