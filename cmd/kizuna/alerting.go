@@ -104,14 +104,24 @@ func durablePublisher(ctx context.Context, dir string, b bus.Publisher, st store
 // publishFindings has the new findings vdb computes in this process
 // published on the hub's bus (for the command-line writers: vuln import,
 // vuln source run, csaf publish, sbom upload), so the serving hub alerts on
-// them; the returned function closes the bus.
+// them; the returned function closes the bus. The publisher is durable:
+// findings the bus refuses stay in DIR/outbox.db until a catch-up (of
+// this or the next publisher of the data directory) publishes them.
 func publishFindings(ctx context.Context, dir string, st store.Store, vdb *vulndb.DB, log *slog.Logger) (func(), error) {
+	if dir == "" {
+		dir = os.Getenv("KIZUNA_DATA")
+	}
 	b, err := openBus(ctx, dir, "", log)
 	if err != nil {
 		return nil, err
 	}
-	vdb.Subscribe(events.NewPublisher(b, st, log).Findings)
-	return func() { b.Close() }, nil
+	p, err := durablePublisher(ctx, dir, b, st, log)
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	vdb.Subscribe(p.Findings)
+	return func() { p.Close(); b.Close() }, nil
 }
 
 // alertChannels returns the delivery channels: webhook and taxii (the

@@ -31,9 +31,13 @@ type incidentEnv struct {
 	p     sharing.Principal
 	log   *slog.Logger
 	bus   bus.Bus
+	// pub publishes case changes and attached objects durably
+	// (DIR/outbox.db).
+	pub *events.Publisher
 }
 
 func (e *incidentEnv) close() {
+	e.pub.Close()
 	e.bus.Close()
 	e.cases.Close()
 	e.st.Close()
@@ -79,7 +83,13 @@ func openIncidentEnv(ctx context.Context, cmd *cobra.Command, dataDir, orgName, 
 		st.Close()
 		return nil, err
 	}
-	env.cases.Changed = events.NewPublisher(env.bus, st, env.log).Case
+	if env.pub, err = durablePublisher(ctx, dataDir, env.bus, st, env.log); err != nil {
+		env.bus.Close()
+		env.cases.Close()
+		st.Close()
+		return nil, err
+	}
+	env.cases.Changed = env.pub.Case
 	return env, nil
 }
 
@@ -95,13 +105,8 @@ func (e *incidentEnv) pipeline(ctx context.Context, cmd *cobra.Command) (*ingest
 	if err != nil {
 		return nil, nil, failure("transparency log: %v", err)
 	}
-	pub, err := durablePublisher(ctx, e.dir, e.bus, e.st, e.log)
-	if err != nil {
-		led.Close()
-		return nil, nil, err
-	}
-	est := pub.Store(e.st) // attached objects become hub events
-	return &ingest.Pipeline{Store: est, Policy: policy, Log: e.log, HubOrgID: hub, Recorder: led}, func() { led.Close(); pub.Close() }, nil
+	est := e.pub.Store(e.st) // attached objects become hub events
+	return &ingest.Pipeline{Store: est, Policy: policy, Log: e.log, HubOrgID: hub, Recorder: led}, func() { led.Close() }, nil
 }
 
 // caseFailure turns a library error into an exit-1 error with its message.

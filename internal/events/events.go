@@ -39,10 +39,12 @@ import (
 const Consumer = "alerts"
 
 // Publisher encodes hub events and publishes them on a bus. Publishing
-// happens after the change committed and never fails the write: a failed
-// publish is retried with back-off, then, for object versions written
-// through Store of a Durable publisher, left to a catch-up that publishes
-// them again from the store; other events are then logged as lost.
+// happens after the change committed and never fails the write. With a
+// Durable publisher, a failed publish of object versions written through
+// Store is retried with back-off, then left to a catch-up that publishes
+// them again from the store; findings, cases and notifications are kept
+// in the outbox until the bus took them, and published again by the
+// catch-up. Without Durable, a failed publish is logged as lost.
 type Publisher struct {
 	bus   bus.Publisher
 	dir   store.Directory // producers' sectors; may be nil
@@ -115,23 +117,42 @@ func (p *Publisher) publishWires(ctx context.Context, ws []wire) error {
 	return nil
 }
 
-// publish publishes after a commit: detached from the caller's
-// cancellation, failures logged.
+// publish publishes events that carry their payload (findings, cases,
+// notifications) after a commit, detached from the caller's cancellation.
+// A Durable publisher writes them to the outbox first: refused by the bus,
+// they are parked for the catch-up; otherwise a failure is logged.
 func (p *Publisher) publish(ctx context.Context, es []alert.Event) {
-	ws := make([]wire, len(es))
-	for i, e := range es {
-		ws[i].Event = e
-	}
-	p.publishW(ctx, ws)
-}
-
-// publishW is publish for wire events.
-func (p *Publisher) publishW(ctx context.Context, ws []wire) {
-	if len(ws) == 0 {
+	if len(es) == 0 {
 		return
 	}
-	if err := p.publishWires(context.WithoutCancel(ctx), ws); err != nil {
+	ctx = context.WithoutCancel(ctx)
+	ws := make([]wire, len(es))
+	for i, e := range es {
+		if e.Time.IsZero() {
+			e.Time = p.now().UTC() // stored as published, so a republished event is the same
+		}
+		ws[i].Event = e
+	}
+	var row int64
+	if p.ob != nil {
+		var err error
+		if row, err = p.ob.save(ctx, ws); err != nil {
+			p.log.ErrorContext(ctx, "outbox row of hub events (they are published, but not durably)", "err", err)
+		}
+	}
+	err := p.publishWires(ctx, ws)
+	switch {
+	case err != nil && row == 0:
 		p.log.ErrorContext(ctx, "publishing hub events (their alerts are lost)", "events", len(ws), "err", err)
+	case err != nil:
+		p.log.WarnContext(ctx, "publishing hub events failed; parked for the catch-up", "events", len(ws), "err", err)
+		if perr := p.ob.parkEvents(ctx, row); perr != nil {
+			p.log.ErrorContext(ctx, "parking hub events (a restart publishes them)", "err", perr)
+		}
+	case row != 0:
+		if serr := p.ob.sent(ctx, row); serr != nil {
+			p.log.WarnContext(ctx, "recording published hub events (they may be published again)", "err", serr)
+		}
 	}
 }
 
@@ -437,7 +458,8 @@ type notificationPayload struct {
 }
 
 // Notifications publishes newly stored notifications (pass it as the
-// server's NotificationsAdded); a failure is logged. Each event carries the
+// server's NotificationsAdded); a failure is parked for the catch-up
+// (Durable) or logged. Each event carries the
 // notification's own label (TLP:AMBER+STRICT for its owner alone) and
 // names the owner as the affected organisation.
 func (p *Publisher) Notifications(ctx context.Context, ns []notify.Notification) {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -72,6 +73,12 @@ func (o *OutboxOptions) defaults() {
 //
 // The mark only moves forward and one row per batch is written, so the
 // cost does not depend on the batch size.
+//
+// Events that carry their payload (findings, cases, notifications) are
+// not in the object store: outbox_events keeps each batch's encoded
+// events from before its publish until the bus took them. A batch the bus
+// refused is parked; the catch-up publishes parked batches of its owner
+// and every batch of a dead owner again.
 const outboxSchema = `
 CREATE TABLE IF NOT EXISTS outbox_marks (
 	coll TEXT PRIMARY KEY,
@@ -83,6 +90,12 @@ CREATE TABLE IF NOT EXISTS outbox_pending (
 	after  INTEGER NOT NULL,
 	owner  TEXT NOT NULL,
 	parked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS outbox_events (
+	id     INTEGER PRIMARY KEY,
+	owner  TEXT NOT NULL,
+	parked INTEGER NOT NULL DEFAULT 0,
+	events BLOB NOT NULL -- JSON array of the batch's events as the bus carries them
 );
 `
 
@@ -104,9 +117,14 @@ type outbox struct {
 	kick chan struct{} // asks the loop for a catch-up now
 }
 
-// Durable makes the publisher's object-added and sighting events survive
-// a failing bus and a crash (at-least-once: the consumer deduplicates).
-// It keeps an outbox in dir/outbox.db: before the store commits a batch,
+// Durable makes the publisher's events survive a failing bus and a crash
+// (at-least-once: the consumer deduplicates by event id). Finding, case
+// and notification events are written to the outbox before their publish
+// and deleted once the bus took them; a batch the bus refuses is parked
+// and published again by the catch-up (as are the batches of a process
+// that died before publishing).
+//
+// For object-added and sighting events, it keeps an outbox in dir/outbox.db: before the store commits a batch,
 // a row saying "versions of this collection added after T may not be on
 // the bus yet" is written; once the batch's events are on the bus the row
 // is deleted and the collection's high-water mark advances. A publish
@@ -442,15 +460,16 @@ func (p *Publisher) catchUpLoop(ctx context.Context) {
 	}
 }
 
-// catchUp republishes the versions of the claimed collections, oldest
-// first, and advances their marks.
+// catchUp republishes the parked and orphaned batches of payload events,
+// then the versions of the claimed collections, oldest first, and
+// advances their marks.
 func (p *Publisher) catchUp(ctx context.Context, fromMarks bool) error {
 	ob := p.ob
+	errs := []error{p.republishEvents(ctx)}
 	cs, err := ob.claim(ctx, fromMarks)
 	if err != nil {
-		return err
+		return errors.Join(append(errs, err)...)
 	}
-	var errs []error
 	for coll, c := range cs {
 		n, err := p.republish(ctx, coll, c)
 		if n > 0 {
@@ -510,4 +529,132 @@ func (p *Publisher) republish(ctx context.Context, coll string, c claimed) (int,
 		}
 	}
 	return n, ob.finish(ctx, c.row, coll, c.upto)
+}
+
+// save writes a batch of payload events before its publish and returns
+// its row (0 when the outbox is closed).
+func (ob *outbox) save(ctx context.Context, ws []wire) (int64, error) {
+	ob.mu.Lock()
+	closed := ob.closed
+	ob.mu.Unlock()
+	if closed {
+		return 0, nil
+	}
+	data, err := json.Marshal(ws)
+	if err != nil {
+		return 0, fmt.Errorf("events: outbox: encoding events: %w", err)
+	}
+	r, err := ob.db.ExecContext(context.WithoutCancel(ctx), `INSERT INTO outbox_events (owner, events) VALUES (?, ?)`, ob.owner, data)
+	if err != nil {
+		return 0, fmt.Errorf("events: outbox: %w", err)
+	}
+	return r.LastInsertId()
+}
+
+// sent deletes the row of a published batch of payload events.
+func (ob *outbox) sent(ctx context.Context, row int64) error {
+	if _, err := ob.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM outbox_events WHERE id = ?`, row); err != nil {
+		return fmt.Errorf("events: outbox: %w", err)
+	}
+	return nil
+}
+
+// parkEvents leaves a batch of payload events the bus refused to the
+// next catch-up.
+func (ob *outbox) parkEvents(ctx context.Context, row int64) error {
+	if _, err := ob.db.ExecContext(context.WithoutCancel(ctx), `UPDATE outbox_events SET parked = 1 WHERE id = ?`, row); err != nil {
+		return fmt.Errorf("events: outbox: %w", err)
+	}
+	ob.wake()
+	return nil
+}
+
+// claimEvents takes over the batches of payload events a catch-up
+// publishes again: this owner's parked ones and every one of a dead
+// owner (made this owner's and parked, so that no other catch-up takes
+// them too). It returns their rows.
+func (ob *outbox) claimEvents(ctx context.Context) ([]int64, error) {
+	rows, err := ob.db.QueryContext(ctx, `SELECT id, owner, parked FROM outbox_events ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("events: outbox: %w", err)
+	}
+	type row struct {
+		id     int64
+		owner  string
+		parked bool
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.owner, &r.parked); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("events: outbox: %w", err)
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events: outbox: %w", err)
+	}
+	alive := map[string]bool{ob.owner: true}
+	var out []int64
+	for _, r := range all {
+		if r.owner == ob.owner {
+			if r.parked {
+				out = append(out, r.id)
+			}
+			continue
+		}
+		a, known := alive[r.owner]
+		if !known {
+			a = ownerAlive(ob.ownerFile(r.owner))
+			alive[r.owner] = a
+		}
+		if a {
+			continue
+		}
+		res, err := ob.db.ExecContext(ctx, `UPDATE outbox_events SET owner = ?, parked = 1 WHERE id = ? AND owner = ?`, ob.owner, r.id, r.owner)
+		if err != nil {
+			return nil, fmt.Errorf("events: outbox: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 1 {
+			out = append(out, r.id)
+		}
+	}
+	return out, nil
+}
+
+// republishEvents publishes the claimed batches of payload events again,
+// in the order they were written, deleting each once on the bus; it stops
+// at the first the bus refuses (left parked).
+func (p *Publisher) republishEvents(ctx context.Context) error {
+	ob := p.ob
+	ids, err := ob.claimEvents(ctx)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, id := range ids {
+		var data []byte
+		switch err := ob.db.QueryRowContext(ctx, `SELECT events FROM outbox_events WHERE id = ?`, id).Scan(&data); {
+		case errors.Is(err, sql.ErrNoRows):
+			continue
+		case err != nil:
+			return fmt.Errorf("events: outbox: %w", err)
+		}
+		var ws []wire
+		if err := json.Unmarshal(data, &ws); err != nil {
+			p.log.ErrorContext(ctx, "events: dropping an undecodable outbox batch", "row", id, "err", err)
+		} else if err := p.publishWires(ctx, ws); err != nil {
+			return err
+		}
+		if err := ob.sent(ctx, id); err != nil {
+			return err
+		}
+		n += len(ws)
+	}
+	if n > 0 {
+		p.log.InfoContext(ctx, "events: published parked events", "events", n)
+	}
+	return nil
 }
