@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/kizuna-cti/kizuna/internal/bus/bustest"
+	"github.com/kizuna-cti/kizuna/internal/events"
 	"github.com/kizuna-cti/kizuna/internal/response/alert/collection"
 )
 
@@ -30,7 +31,8 @@ func TestServeASNTable(t *testing.T) {
 		args []string
 		want []string // Carrier's notifications as "value matched"
 	}{
-		{"with table", []string{"--asn-table", asn, "--asn-format", "csv"}, []string{"198.51.100.200 AS64502", "2001:db8:bad::7 AS64502"}},
+		// The shared indicator (source intel) and the scan's two rows.
+		{"with table", []string{"--asn-table", asn, "--asn-format", "csv"}, []string{"198.51.100.200 AS64502", "198.51.100.200 AS64502", "2001:db8:bad::7 AS64502"}},
 		{"without table", nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,9 +66,21 @@ func TestServeASNTable(t *testing.T) {
 			if code != http.StatusOK || !strings.Contains(string(body), `"malformed":2`) {
 				t.Fatalf("import: %d %s", code, body)
 			}
-			got, _ := notifications(t, dir, "Carrier")
+			got, list := notifications(t, dir, "Carrier")
 			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 				t.Errorf("Carrier's notifications %q, want %q", got, tc.want)
+			}
+			intel := 0
+			for _, n := range list {
+				if n.Source == events.IntelSource {
+					intel++
+					if n.Value != "198.51.100.200" || n.Fields["object"] != "indicator--00000000-0000-4000-8000-000000000200" {
+						t.Errorf("intel notification %+v", n)
+					}
+				}
+			}
+			if want := min(len(tc.want), 1); intel != want {
+				t.Errorf("%d notifications of the shared indicator, want %d", intel, want)
 			}
 		})
 	}

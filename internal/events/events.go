@@ -146,11 +146,11 @@ func (p *Publisher) publish(ctx context.Context, es []alert.Event) {
 		p.log.ErrorContext(ctx, "publishing hub events (their alerts are lost)", "events", len(ws), "err", err)
 	case err != nil:
 		p.log.WarnContext(ctx, "publishing hub events failed; parked for the catch-up", "events", len(ws), "err", err)
-		if perr := p.ob.parkEvents(ctx, row); perr != nil {
+		if perr := p.ob.park(ctx, eventsTable, row); perr != nil {
 			p.log.ErrorContext(ctx, "parking hub events (a restart publishes them)", "err", perr)
 		}
 	case row != 0:
-		if serr := p.ob.sent(ctx, row); serr != nil {
+		if serr := p.ob.forget(ctx, eventsTable, row); serr != nil {
 			p.log.WarnContext(ctx, "recording published hub events (they may be published again)", "err", serr)
 		}
 	}
@@ -303,7 +303,7 @@ func (p *Publisher) publishBatch(ctx context.Context, b queued) {
 		p.log.ErrorContext(ctx, "publishing hub events (their alerts are lost)", "events", len(b.ws), "err", err)
 	case err != nil:
 		p.log.WarnContext(ctx, "publishing hub events failed; parked for the catch-up", "events", len(b.ws), "err", err)
-		if perr := p.ob.park(ctx, b.row); perr != nil {
+		if perr := p.ob.park(ctx, pendingTable, b.row); perr != nil {
 			p.log.ErrorContext(ctx, "parking hub events (a restart catches up)", "err", perr)
 		}
 	case b.row != 0:
@@ -355,7 +355,7 @@ func (s *publishingStore) Add(ctx context.Context, collection string, recs []sto
 	res, err := s.Store.Add(ctx, collection, recs, statusID)
 	if err != nil {
 		if row != 0 {
-			if ferr := s.p.ob.forget(ctx, row); ferr != nil {
+			if ferr := s.p.ob.forget(ctx, pendingTable, row); ferr != nil {
 				s.p.log.WarnContext(ctx, "outbox row of a failed batch", "err", ferr)
 			}
 		}

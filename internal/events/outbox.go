@@ -259,18 +259,26 @@ func (ob *outbox) finish(ctx context.Context, row int64, coll string, upto int64
 	return nil
 }
 
-// park leaves a batch the bus refused to the next catch-up.
-func (ob *outbox) park(ctx context.Context, row int64) error {
-	if _, err := ob.db.ExecContext(context.WithoutCancel(ctx), `UPDATE outbox_pending SET parked = 1 WHERE id = ?`, row); err != nil {
+// The outbox's tables of batches (for park and forget).
+const (
+	pendingTable = "outbox_pending" // batches of object versions
+	eventsTable  = "outbox_events"  // batches of payload events
+)
+
+// park leaves a batch (a row of table) the bus refused to the next
+// catch-up.
+func (ob *outbox) park(ctx context.Context, table string, row int64) error {
+	if _, err := ob.db.ExecContext(context.WithoutCancel(ctx), `UPDATE `+table+` SET parked = 1 WHERE id = ?`, row); err != nil {
 		return fmt.Errorf("events: outbox: %w", err)
 	}
 	ob.wake()
 	return nil
 }
 
-// forget deletes the row of a batch the store did not commit.
-func (ob *outbox) forget(ctx context.Context, row int64) error {
-	if _, err := ob.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM outbox_pending WHERE id = ?`, row); err != nil {
+// forget deletes a row of table: a batch of object versions the store did
+// not commit, or a batch of payload events the bus took.
+func (ob *outbox) forget(ctx context.Context, table string, row int64) error {
+	if _, err := ob.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM `+table+` WHERE id = ?`, row); err != nil {
 		return fmt.Errorf("events: outbox: %w", err)
 	}
 	return nil
@@ -296,23 +304,11 @@ func (ob *outbox) claim(ctx context.Context, fromMarks bool) (map[string]claimed
 		parked      bool
 	}
 	rows, err := ob.db.QueryContext(ctx, `SELECT id, coll, after, owner, parked FROM outbox_pending`)
+	all, err := collect(rows, err, func(r *row) []any { return []any{&r.id, &r.coll, &r.after, &r.owner, &r.parked} })
 	if err != nil {
-		return nil, fmt.Errorf("events: outbox: %w", err)
+		return nil, err
 	}
-	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.coll, &r.after, &r.owner, &r.parked); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("events: outbox: %w", err)
-		}
-		all = append(all, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("events: outbox: %w", err)
-	}
-	alive := map[string]bool{ob.owner: true}
+	isDead := ob.deadOwners()
 	dead := map[string]bool{}
 	var take []row
 	for _, r := range all {
@@ -322,12 +318,7 @@ func (ob *outbox) claim(ctx context.Context, fromMarks bool) (map[string]claimed
 			}
 			continue
 		}
-		a, known := alive[r.owner]
-		if !known {
-			a = ownerAlive(ob.ownerFile(r.owner))
-			alive[r.owner] = a
-		}
-		if !a {
+		if isDead(r.owner) {
 			dead[r.owner] = true
 			take = append(take, r)
 		}
@@ -551,52 +542,22 @@ func (ob *outbox) save(ctx context.Context, ws []wire) (int64, error) {
 	return r.LastInsertId()
 }
 
-// sent deletes the row of a published batch of payload events.
-func (ob *outbox) sent(ctx context.Context, row int64) error {
-	if _, err := ob.db.ExecContext(context.WithoutCancel(ctx), `DELETE FROM outbox_events WHERE id = ?`, row); err != nil {
-		return fmt.Errorf("events: outbox: %w", err)
-	}
-	return nil
-}
-
-// parkEvents leaves a batch of payload events the bus refused to the
-// next catch-up.
-func (ob *outbox) parkEvents(ctx context.Context, row int64) error {
-	if _, err := ob.db.ExecContext(context.WithoutCancel(ctx), `UPDATE outbox_events SET parked = 1 WHERE id = ?`, row); err != nil {
-		return fmt.Errorf("events: outbox: %w", err)
-	}
-	ob.wake()
-	return nil
-}
-
 // claimEvents takes over the batches of payload events a catch-up
 // publishes again: this owner's parked ones and every one of a dead
 // owner (made this owner's and parked, so that no other catch-up takes
 // them too). It returns their rows.
 func (ob *outbox) claimEvents(ctx context.Context) ([]int64, error) {
-	rows, err := ob.db.QueryContext(ctx, `SELECT id, owner, parked FROM outbox_events ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("events: outbox: %w", err)
-	}
 	type row struct {
 		id     int64
 		owner  string
 		parked bool
 	}
-	var all []row
-	for rows.Next() {
-		var r row
-		if err := rows.Scan(&r.id, &r.owner, &r.parked); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("events: outbox: %w", err)
-		}
-		all = append(all, r)
+	rows, err := ob.db.QueryContext(ctx, `SELECT id, owner, parked FROM outbox_events ORDER BY id`)
+	all, err := collect(rows, err, func(r *row) []any { return []any{&r.id, &r.owner, &r.parked} })
+	if err != nil {
+		return nil, err
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("events: outbox: %w", err)
-	}
-	alive := map[string]bool{ob.owner: true}
+	isDead := ob.deadOwners()
 	var out []int64
 	for _, r := range all {
 		if r.owner == ob.owner {
@@ -605,12 +566,7 @@ func (ob *outbox) claimEvents(ctx context.Context) ([]int64, error) {
 			}
 			continue
 		}
-		a, known := alive[r.owner]
-		if !known {
-			a = ownerAlive(ob.ownerFile(r.owner))
-			alive[r.owner] = a
-		}
-		if a {
+		if !isDead(r.owner) {
 			continue
 		}
 		res, err := ob.db.ExecContext(ctx, `UPDATE outbox_events SET owner = ?, parked = 1 WHERE id = ? AND owner = ?`, ob.owner, r.id, r.owner)
@@ -648,7 +604,7 @@ func (p *Publisher) republishEvents(ctx context.Context) error {
 		} else if err := p.publishWires(ctx, ws); err != nil {
 			return err
 		}
-		if err := ob.sent(ctx, id); err != nil {
+		if err := ob.forget(ctx, eventsTable, id); err != nil {
 			return err
 		}
 		n += len(ws)
@@ -657,4 +613,39 @@ func (p *Publisher) republishEvents(ctx context.Context) error {
 		p.log.InfoContext(ctx, "events: published parked events", "events", n)
 	}
 	return nil
+}
+
+// collect reads every row of a query (rows and err as QueryContext
+// returned them) into values of T, scanning into the fields dest names.
+func collect[T any](rows *sql.Rows, err error, dest func(*T) []any) ([]T, error) {
+	if err != nil {
+		return nil, fmt.Errorf("events: outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		var v T
+		if err := rows.Scan(dest(&v)...); err != nil {
+			return nil, fmt.Errorf("events: outbox: %w", err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events: outbox: %w", err)
+	}
+	return out, nil
+}
+
+// deadOwners returns a function telling whether another publisher is
+// dead (its owner lock is not held), looking each owner up once.
+func (ob *outbox) deadOwners() func(owner string) bool {
+	alive := map[string]bool{ob.owner: true}
+	return func(o string) bool {
+		a, known := alive[o]
+		if !known {
+			a = ownerAlive(ob.ownerFile(o))
+			alive[o] = a
+		}
+		return !a
+	}
 }

@@ -251,16 +251,13 @@ func TestOutboxKillHelper(t *testing.T) {
 	select {}
 }
 
-// TestDurableSurvivesKill: a process commits objects and is killed
-// (SIGKILL) before it publishes them; meanwhile objects are written with
-// publishing disabled. The next publisher of the data directory catches
-// up: a rule gets each object exactly once, and a further restart
-// publishes nothing again.
-func TestDurableSurvivesKill(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestOutboxKillHelper$", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), outboxHelperEnv+"="+dir)
+// killHelper runs the test helper in a child process with env=dir, waits
+// until it prints a line starting with prefix, kills it (SIGKILL: no
+// deferred code runs) and returns the line.
+func killHelper(t *testing.T, helper, env, dir, prefix string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), env+"="+dir)
 	cmd.Stderr = testWriter{t}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -273,26 +270,40 @@ func TestDurableSurvivesKill(t *testing.T) {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			if sc.Text() == "committed" {
+			if strings.HasPrefix(sc.Text(), prefix) {
 				line <- sc.Text()
 			}
 		}
 		close(line)
 	}()
+	var got string
 	select {
 	case l, ok := <-line:
-		if !ok || l != "committed" {
+		if !ok {
 			cmd.Process.Kill()
-			t.Fatal("the helper process ended before committing")
+			t.Fatalf("the helper process %s ended early", helper)
 		}
+		got = l
 	case <-time.After(60 * time.Second):
 		cmd.Process.Kill()
-		t.Fatal("the helper process did not commit in time")
+		t.Fatalf("the helper process %s did not get there in time", helper)
 	}
-	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no deferred code runs
+	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
+	return got
+}
+
+// TestDurableSurvivesKill: a process commits objects and is killed
+// (SIGKILL) before it publishes them; meanwhile objects are written with
+// publishing disabled. The next publisher of the data directory catches
+// up: a rule gets each object exactly once, and a further restart
+// publishes nothing again.
+func TestDurableSurvivesKill(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	killHelper(t, "TestOutboxKillHelper", outboxHelperEnv, dir, "committed")
 
 	st, err := sqlite.Open(ctx, dir)
 	if err != nil {

@@ -1,11 +1,9 @@
 package events_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -254,42 +252,7 @@ func TestPayloadKillHelper(t *testing.T) {
 func TestDurablePayloadSurvivesKill(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestPayloadKillHelper$", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), payloadHelperEnv+"="+dir)
-	cmd.Stderr = testWriter{t}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.HasPrefix(sc.Text(), "ids ") {
-				line <- sc.Text()
-			}
-		}
-		close(line)
-	}()
-	var ids []string
-	select {
-	case l, ok := <-line:
-		if !ok {
-			cmd.Process.Kill()
-			t.Fatal("the helper process ended early")
-		}
-		ids = strings.Fields(strings.TrimPrefix(l, "ids "))
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("the helper process did not publish in time")
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = cmd.Wait()
+	ids := strings.Fields(strings.TrimPrefix(killHelper(t, "TestPayloadKillHelper", payloadHelperEnv, dir, "ids "), "ids "))
 	if len(ids) != 5 {
 		t.Fatalf("helper ids %v", ids)
 	}
