@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -375,4 +376,18 @@ unless started with --allow-private-webhooks)
 land in its alert collection, read-only, which only %s lists and reads (others get 404):
   curl %s-H 'Accept: application/taxii+json;version=2.1' -H 'Authorization: Bearer %s' %s
 `, org, demoAlertRule, hookURL, dataDir, org, dataDir, org, dataDir, org, taxiiOrg, demoTAXIIRule, taxiiOrg, k, taxiiToken, collURL)
+}
+
+// printDemoIntel prints how the partner CERT's shared indicator
+// (demo.ShareIntel) reached the city as notifications.
+func printDemoIntel(w io.Writer, dataDir, url, city, cityToken, k string) {
+	fmt.Fprintf(w, `
+Shared intelligence routed by constituency: the partner CERT shared the TLP:GREEN indicator
+%s naming %s;
+the city (198.51.100.0/24, minato-kita.example) alone got one notification per value, source "intel".
+Every indicator, observed-data and address, domain, URL or e-mail SCO published from now on is
+routed the same way (the signed POST above names the city's 198.51.100.250):
+  kizuna notify list --data %s --org '%s'
+  curl %s-H 'Authorization: Bearer %s' '%s/api/v1/notifications'
+`, demo.IntelIndicatorID, strings.Join(demo.IntelValues, " and "), dataDir, city, k, cityToken, url)
 }

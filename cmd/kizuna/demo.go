@@ -16,6 +16,7 @@ import (
 	kizuna "github.com/kizuna-cti/kizuna"
 	"github.com/kizuna-cti/kizuna/internal/audit"
 	"github.com/kizuna-cti/kizuna/internal/demo"
+	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/provenance/ledger"
 	"github.com/kizuna-cti/kizuna/internal/response/alert/collection"
 	"github.com/kizuna-cti/kizuna/internal/server"
@@ -94,6 +95,10 @@ directory and issues new tokens.`,
 				al.close(actx)
 			}()
 			cfg.Store, cfg.Alerts = al.publisher.Store(cfg.Store), al.dispatcher
+			// The partner CERT shares an indicator about the city's portal: routed by constituency, it notifies the city.
+			if err := demo.ShareIntel(ctx, &ingest.Pipeline{Store: cfg.Store, Policy: policy, Log: log, HubOrgID: hubID, Recorder: led}, log); err != nil {
+				return err
+			}
 			cfg.AllowPrivateWebhooks = true                                                                       // the demo's receiver is on loopback
 			sources, closeSources := vulnSourceRunner(ctx, dataDir, cfg.Store, policy, led, hubID, svc.Vuln, log) // /api/v1/vuln/sources
 			defer closeSources()
@@ -118,6 +123,7 @@ directory and issues new tokens.`,
 				k = "-k "
 			}
 			printDemoAlerting(stdout, dataDir, utility.Name, hookURL, city.Org.Name, collURL, demoToken(info, city.Org.ID, city.Users[0].Name), k)
+			printDemoIntel(stdout, dataDir, srv.URL(), city.Org.Name, demoToken(info, city.Org.ID, city.Users[0].Name), k)
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()

@@ -10,12 +10,14 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	kizuna "github.com/kizuna-cti/kizuna"
 	"github.com/kizuna-cti/kizuna/internal/demo"
 	"github.com/kizuna-cti/kizuna/internal/events"
+	"github.com/kizuna-cti/kizuna/internal/ingest"
 	"github.com/kizuna-cti/kizuna/internal/response/notify"
 	"github.com/kizuna-cti/kizuna/internal/server"
 	"github.com/kizuna-cti/kizuna/internal/sharing"
@@ -27,7 +29,9 @@ import (
 // TLP:GREEN, as the demo prints: the connection to the city's compromised
 // server 198.51.100.23 becomes a sighting, routed to the city, which alone
 // gets a notification with source "sighting". The DNS log, uploaded as
-// TLP:AMBER (the default), notifies nobody.
+// TLP:AMBER (the default), notifies nobody. The partner CERT's indicator
+// the demo shares (demo.ShareIntel, twice) notifies the city alone, once
+// per value, with source "intel".
 func TestDemoSightingNotifiesOwner(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -101,19 +105,20 @@ func TestDemoSightingNotifiesOwner(t *testing.T) {
 	upload(demo.ConnLog, "?tlp=green")
 
 	everyone := sharing.Access{Clauses: []sharing.Clause{{}}}
-	sightings := func() []notify.Notification {
+	ofSource := func(src string) []notify.Notification {
 		list, err := svc.Notifications.List(ctx, everyone, notify.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var out []notify.Notification
 		for _, n := range list {
-			if n.Source == events.SightingSource {
+			if n.Source == src {
 				out = append(out, n)
 			}
 		}
 		return out
 	}
+	sightings := func() []notify.Notification { return ofSource(events.SightingSource) }
 	deadline := time.Now().Add(20 * time.Second)
 	for len(sightings()) == 0 {
 		if time.Now().After(deadline) {
@@ -125,5 +130,33 @@ func TestDemoSightingNotifiesOwner(t *testing.T) {
 	got := sightings()
 	if len(got) != 1 || got[0].OrgID != ids["city"] || got[0].Value != "198.51.100.23" || got[0].Matched != "198.51.100.0/24" {
 		t.Fatalf("sighting notifications: %+v, want one for the city about 198.51.100.23", got)
+	}
+
+	// The partner CERT's shared indicator (as the demo shares it) notifies
+	// the city alone, once per value, however often it is shared.
+	pipe := &ingest.Pipeline{Store: cfg.Store, Policy: policy, Log: log, HubOrgID: info.Orgs[0].ID}
+	for range 2 {
+		if err := demo.ShareIntel(ctx, pipe, log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline = time.Now().Add(20 * time.Second)
+	for len(ofSource(events.IntelSource)) < len(demo.IntelValues) {
+		if time.Now().After(deadline) {
+			t.Fatalf("intel notifications: %+v", ofSource(events.IntelSource))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond)
+	var values []string
+	for _, n := range ofSource(events.IntelSource) {
+		if n.OrgID != ids["city"] || n.Fields["object"] != demo.IntelIndicatorID {
+			t.Errorf("intel notification for %s about %s (%v), want the city's only", n.OrgID, n.Value, n.Fields)
+		}
+		values = append(values, n.Value)
+	}
+	slices.Sort(values)
+	if want := slices.Sorted(slices.Values(demo.IntelValues)); !slices.Equal(values, want) {
+		t.Errorf("intel notifications about %q, want %q", values, want)
 	}
 }
