@@ -95,10 +95,6 @@ directory and issues new tokens.`,
 				al.close(actx)
 			}()
 			cfg.Store, cfg.Alerts = al.publisher.Store(cfg.Store), al.dispatcher
-			// The partner CERT shares an indicator about the city's portal: routed by constituency, it notifies the city.
-			if err := demo.ShareIntel(ctx, &ingest.Pipeline{Store: cfg.Store, Policy: policy, Log: log, HubOrgID: hubID, Recorder: led}, log); err != nil {
-				return err
-			}
 			cfg.AllowPrivateWebhooks = true                                                                       // the demo's receiver is on loopback
 			sources, closeSources := vulnSourceRunner(ctx, dataDir, cfg.Store, policy, led, hubID, svc.Vuln, log) // /api/v1/vuln/sources
 			defer closeSources()
@@ -124,6 +120,12 @@ directory and issues new tokens.`,
 			}
 			printDemoAlerting(stdout, dataDir, utility.Name, hookURL, city.Org.Name, collURL, demoToken(info, city.Org.ID, city.Users[0].Name), k)
 			printDemoIntel(stdout, dataDir, srv.URL(), city.Org.Name, demoToken(info, city.Org.ID, city.Users[0].Name), k)
+			// The partner CERT shares an indicator about the city's portal (after the explanation, so
+			// the utility's webhook line follows it): routed by constituency, it notifies the city.
+			if err := demo.ShareIntel(ctx, &ingest.Pipeline{Store: cfg.Store, Policy: policy, Log: log, HubOrgID: hubID, Recorder: led}, log); err != nil {
+				fmt.Fprintf(stderr, "kizuna: demo: %v\n", err)
+			}
+			fmt.Fprintln(stdout, "\nPress Ctrl+C to stop.")
 			<-ctx.Done()
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
@@ -199,7 +201,6 @@ Audit trail (%s/audit.db, under its own transparency log): every request above i
   kizuna audit verify --data %s                  # objects and audit records against their logs
   kizuna export --data %s --org '%s' --signed > evidence.json && kizuna verify evidence.json --data %s
 `, dataDir, dataDir, k, tok(hub.Org.ID, hub.Users[1].Name), url, dataDir, dataDir, city.Org.Name, dataDir)
-	fmt.Fprintln(w, "\nPress Ctrl+C to stop.")
 }
 
 // printDemoServices prints what Setup seeded beside the store, with
