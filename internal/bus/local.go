@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,16 +109,32 @@ func (l *Local) Publish(ctx context.Context, ms ...Message) error {
 		return fmt.Errorf("bus: publishing %d messages: %w", len(ms), err)
 	}
 	defer tx.Rollback()
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO bus_messages (topic, id, data, created) VALUES (?, ?, ?, ?)`)
-	if err != nil {
-		return fmt.Errorf("bus: publishing %d messages: %w", len(ms), err)
-	}
-	defer ins.Close()
+	// Up to rowsPerInsert messages per INSERT statement: a bulk import
+	// publishes one message per object.
+	var full *sql.Stmt
 	now := time.Now().UnixNano()
-	for _, m := range ms {
-		if _, err := ins.ExecContext(ctx, m.Topic, m.ID, m.Data, now); err != nil {
-			return fmt.Errorf("bus: publishing %s %q: %w", m.Topic, m.ID, err)
+	args := make([]any, 0, 4*min(len(ms), rowsPerInsert))
+	for rest := ms; len(rest) > 0; {
+		k := min(len(rest), rowsPerInsert)
+		args = args[:0]
+		for _, m := range rest[:k] {
+			args = append(args, m.Topic, m.ID, m.Data, now)
 		}
+		if k == rowsPerInsert {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, insertSQL(k)); err != nil {
+					return fmt.Errorf("bus: publishing %d messages: %w", len(ms), err)
+				}
+				defer full.Close()
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, insertSQL(k), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("bus: publishing %d messages (%s %q ...): %w", k, rest[0].Topic, rest[0].ID, err)
+		}
+		rest = rest[k:]
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("bus: publishing %d messages: %w", len(ms), err)
@@ -131,6 +148,14 @@ func (l *Local) Publish(ctx context.Context, ms ...Message) error {
 	}
 	l.mu.Unlock()
 	return nil
+}
+
+// rowsPerInsert is how many messages one INSERT statement carries.
+const rowsPerInsert = 100
+
+// insertSQL is an INSERT of n messages.
+func insertSQL(n int) string {
+	return `INSERT INTO bus_messages (topic, id, data, created) VALUES (?, ?, ?, ?)` + strings.Repeat(`, (?, ?, ?, ?)`, n-1)
 }
 
 // Close closes the database.

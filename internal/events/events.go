@@ -75,6 +75,10 @@ type queued struct {
 	row  int64
 	coll string
 	upto int64
+	// recs and res, when set, are a committed store batch whose events
+	// the background goroutine builds (off the writer's path) into ws.
+	recs []store.Record
+	res  []store.AddResult
 }
 
 // NewPublisher returns a publisher on b; dir, when not nil, supplies the
@@ -276,6 +280,10 @@ func (p *Publisher) drain(q <-chan queued, done chan<- struct{}) {
 // an outbox the events are lost).
 func (p *Publisher) publishBatch(ctx context.Context, b queued) {
 	ctx = context.WithoutCancel(ctx)
+	if b.recs != nil {
+		b.ws = p.objectEvents(ctx, b.coll, b.recs, b.res)
+		b.recs, b.res = nil, nil
+	}
 	attempts := p.retry.Attempts
 	p.fmu.Lock()
 	if p.failing {
@@ -361,16 +369,19 @@ func (s *publishingStore) Add(ctx context.Context, collection string, recs []sto
 		}
 		return res, err
 	}
-	b := queued{ws: s.p.objectEvents(ctx, collection, recs, res), row: row, coll: collection}
+	// Cloned: the caller may reuse its slices once Add returned.
+	b := queued{recs: slices.Clone(recs), res: slices.Clone(res), row: row, coll: collection}
+	stored := false
 	for _, r := range res {
 		if r.Err == nil {
 			b.upto = max(b.upto, r.DateAdded.UnixMicro())
+			stored = true
 		}
 	}
 	if row != 0 {
 		s.p.ob.observe(b.upto)
 	}
-	if len(b.ws) == 0 && row == 0 {
+	if !stored && row == 0 {
 		return res, err
 	}
 	s.p.enqueue(ctx, b)

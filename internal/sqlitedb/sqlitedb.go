@@ -16,10 +16,10 @@ import (
 // IMMEDIATE so writers queue instead of failing to upgrade a read lock.
 // The WAL is checkpointed every 16 MiB rather than SQLite's 4 MiB: a bulk
 // import publishes an event per object on the bus, and each checkpoint
-// costs two fsyncs.
+// costs two fsyncs. Statement journals (multi-row INSERTs) stay in memory.
 func DSN(path string) string {
 	q := url.Values{}
-	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(4096)"} {
+	for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "synchronous(NORMAL)", "wal_autocheckpoint(4096)", "temp_store(MEMORY)"} {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
