@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -41,18 +42,42 @@ type Router interface {
 	Owners(ctx context.Context, e *alert.Event) []string
 }
 
-// Decode decodes a bus message into an event and, for object-added and
-// sighting events, the reference of the stored version it is about (nil
-// for the others, which carry their payload).
-func Decode(m bus.Message) (alert.Event, *Ref, error) {
-	var w wire
-	if err := json.Unmarshal(m.Data, &w); err != nil {
-		return alert.Event{}, nil, fmt.Errorf("events: decoding %s %q: %w: %w", m.Topic, m.ID, errkind.Invalid, err)
+// Decode decodes a bus message into its events (one, or several reference
+// events published together) and, for object-added and sighting events,
+// the references of the stored versions they are about (nil for the
+// others, which carry their payload).
+func Decode(m bus.Message) ([]alert.Event, []*Ref, error) {
+	ws, err := decodeAll(m)
+	if err != nil {
+		return nil, nil, err
 	}
-	if string(w.Object) == "null" { // a reference event's absent object
-		w.Object = nil
+	es, refs := make([]alert.Event, len(ws)), make([]*Ref, len(ws))
+	for i, w := range ws {
+		es[i], refs[i] = w.Event, w.Ref
 	}
-	return w.Event, w.Ref, nil
+	return es, refs, nil
+}
+
+// decodeAll decodes a bus message carrying one event (a JSON object) or
+// several reference events (a JSON array, see publishWires).
+func decodeAll(m bus.Message) ([]wire, error) {
+	var ws []wire
+	var err error
+	if d := bytes.TrimLeft(m.Data, " \t\r\n"); len(d) > 0 && d[0] == '[' {
+		err = json.Unmarshal(d, &ws)
+	} else {
+		ws = make([]wire, 1)
+		err = json.Unmarshal(m.Data, &ws[0])
+	}
+	if err != nil {
+		return nil, fmt.Errorf("events: decoding %s %q: %w: %w", m.Topic, m.ID, errkind.Invalid, err)
+	}
+	for i := range ws {
+		if string(ws[i].Object) == "null" { // a reference event's absent object
+			ws[i].Object = nil
+		}
+	}
+	return ws, nil
 }
 
 // Loader returns the JSON of a stored object version.
@@ -92,12 +117,9 @@ func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return b.Subscribe(ctx, Consumer, func(ctx context.Context, m bus.Message) error {
-		e, ref, err := Decode(m)
-		if err != nil {
-			log.ErrorContext(ctx, "dropping an undecodable hub event", "topic", m.Topic, "id", m.ID, "err", err)
-			return nil
-		}
+	// handle routes and dispatches one event of message m.
+	handle := func(ctx context.Context, m bus.Message, e alert.Event, ref *Ref) error {
+		var err error
 		sr, sighting := r.(sightingRouter)
 		sighting = sighting && e.Kind == alert.Sighting && ref != nil
 		ir, intel := r.(intelRouter)
@@ -146,6 +168,21 @@ func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader
 			return nil
 		}
 		return d.Publish(ctx, e)
+	}
+	return b.Subscribe(ctx, Consumer, func(ctx context.Context, m bus.Message) error {
+		ws, err := decodeAll(m)
+		if err != nil {
+			log.ErrorContext(ctx, "dropping an undecodable hub event", "topic", m.Topic, "id", m.ID, "err", err)
+			return nil
+		}
+		// A failure leaves the whole message to be delivered again: the
+		// events already published are deduplicated by the dispatcher.
+		for _, w := range ws {
+			if err := handle(ctx, m, w.Event, w.Ref); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
