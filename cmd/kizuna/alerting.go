@@ -274,9 +274,11 @@ func startAlerting(ctx context.Context, dir string, st store.Store, policy *shar
 		return nil, failure("alerts: %v", err)
 	}
 	h.registry = reg
-	router := &events.ConstituencyRouter{Registry: reg, Options: f.route, Log: log}
-	if notes != nil { // sightings notify the owners of what they observed
-		router.Notes, router.Visible, router.Added = notes, alertVisible(policy), p.PublishNotifications
+	// Visible decides which owners may learn of a value another object
+	// names (and, with notes, be notified).
+	router := &events.ConstituencyRouter{Registry: reg, Options: f.route, Log: log, Visible: alertVisible(policy)}
+	if notes != nil { // sightings and shared intelligence notify the owners of what they name
+		router.Notes, router.Added = notes, p.PublishNotifications
 		router.Producer = sharing.Principal{OrgID: hubOrgID(ctx, st)}
 	}
 	h.sub, err = events.Deliver(ctx, b, h.dispatcher, router, events.StoreLoader(st), log)

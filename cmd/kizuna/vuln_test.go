@@ -228,6 +228,15 @@ func TestSBOMUploadListFindings(t *testing.T) {
 	}
 	checkFailure(t, kz(t, "sbom", "upload", "--data", dir, "--org", "Nobody", fx+"sbom-demo.txt"), 1, "unknown organisation")
 	checkFailure(t, kz(t, "sbom", "upload", "--data", dir, "--org", "Acme", fx+"kev-KZ.json"), 1, "sbom upload")
+	// An upload that brings new findings publishes them (the serving hub
+	// alerts on them).
+	out = kzOK(t, "sbom", "upload", "--data", dir, "--org", "Beta", "--name", "portal", fx+"sbom-demo.txt")
+	if out != "Beta: portal version 1 (inventory, 4 components): 3 findings, 3 new" {
+		t.Errorf("Beta's upload: %q", out)
+	}
+	if n := busFindings(t, dir); n != 6 {
+		t.Errorf("%d finding events on the bus after an upload with 3 new findings, want 6", n)
+	}
 }
 
 // TestVulnRealData imports the whole Go vulnerability database (OSV and

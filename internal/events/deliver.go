@@ -80,26 +80,27 @@ func decodeAll(m bus.Message) ([]wire, error) {
 	return ws, nil
 }
 
-// Loader returns the JSON of a stored object version.
-type Loader func(ctx context.Context, r Ref) (json.RawMessage, error)
+// Loader returns the JSON and the sharing label of a stored object
+// version (the last one when r.Version is empty).
+type Loader func(ctx context.Context, r Ref) (json.RawMessage, sharing.Label, error)
 
-// StoreLoader loads versions from st (whatever their label: the
-// dispatcher decides who may see them).
+// StoreLoader loads versions from st whatever their label: the
+// dispatcher and the router decide with the label who may see them.
 func StoreLoader(st store.Objects) Loader {
 	everyone := sharing.Access{Clauses: []sharing.Clause{{}}}
-	return func(ctx context.Context, r Ref) (json.RawMessage, error) {
+	return func(ctx context.Context, r Ref) (json.RawMessage, sharing.Label, error) {
 		v := []string{r.Version}
 		if r.Version == "" {
 			v = []string{"last"}
 		}
 		pg, err := st.Query(ctx, store.Filter{Collection: r.Collection, Access: everyone, IDs: []string{r.ID}, Versions: v, Limit: 1})
 		if err != nil {
-			return nil, fmt.Errorf("events: loading %s@%s: %w", r.ID, r.Version, err)
+			return nil, sharing.Label{}, fmt.Errorf("events: loading %s@%s: %w", r.ID, r.Version, err)
 		}
 		if len(pg.Entries) == 0 {
-			return nil, fmt.Errorf("events: %s@%s in collection %s: %w", r.ID, r.Version, r.Collection, errkind.NotFound)
+			return nil, sharing.Label{}, fmt.Errorf("events: %s@%s in collection %s: %w", r.ID, r.Version, r.Collection, errkind.NotFound)
 		}
-		return pg.Entries[0].Raw, nil
+		return pg.Entries[0].Raw, pg.Entries[0].Label, nil
 	}
 }
 
@@ -136,7 +137,7 @@ func Deliver(ctx context.Context, b bus.Bus, d Dispatcher, r Router, load Loader
 				log.ErrorContext(ctx, "dropping a hub event: no store to load its object from", "id", m.ID)
 				return nil
 			}
-			raw, err := load(ctx, *ref)
+			raw, _, err := load(ctx, *ref) // e.Label is the version's label
 			switch {
 			case errors.Is(err, errkind.NotFound):
 				log.WarnContext(ctx, "dropping a hub event whose object version is gone", "id", m.ID)
@@ -221,6 +222,15 @@ type sightingRouter interface {
 // gives each owner of what it names that may see it a notification
 // (source "intel"), once per object and value however often the object
 // is revised or the event delivered.
+//
+// A value named through another object (the indicator or SCO of a
+// sighting's sighting_of_ref, an observed-data and the SCOs of its
+// object_refs) is routed to an owner only if the owner may see each of
+// those objects as stored (Visible with the stored label), besides the
+// event's own object: the notification reveals both the value and that
+// it was sighted or shared. A referenced object that cannot be found or
+// read names nothing (fail closed). The owners returned, which
+// constituency-only rules fire for, are filtered the same way.
 type ConstituencyRouter struct {
 	Registry *constituency.Registry
 	// TTL is how long a table is used before it is rebuilt (default 30 s).
@@ -231,9 +241,11 @@ type ConstituencyRouter struct {
 
 	// Notes, when set, stores a notification for the owner of each
 	// address and domain a sighting observed or shared intelligence
-	// names; Visible (required with Notes) tells whether the owner's
-	// members may see the event's object: an owner that may not is not
-	// told. Producer produces the notifications (the hub's organisation);
+	// names; Visible tells whether an organisation's members may see a
+	// label: an owner that may not see the event's object and every
+	// object the value was read through is not told (without Visible,
+	// nobody is notified, and values read through other objects have no
+	// owner). Producer produces the notifications (the hub's organisation);
 	// Added, when set, publishes them as alert events
 	// (Publisher.PublishNotifications): on an error the event is
 	// delivered again and its notifications, stored already, are passed
@@ -370,24 +382,55 @@ const (
 
 // observed is a value an object names, the property naming it and the
 // id of the object it came from ("" when it does not matter).
-type observed struct{ value, field, from string }
+type observed struct {
+	value, field, from string
+	// via lists the ways the value was read: per way, the labels (as
+	// stored) of the objects read on the way besides the event's own, such
+	// as a sighting's indicator, or an observed-data and its SCO. An owner
+	// is told of the value only if it may see every object of one way.
+	via [][]sharing.Label
+}
+
+// maxVia bounds the ways a value's visibility is decided by.
+const maxVia = 16
 
 // values collects what an event's objects name, within maxObserved.
 type values []observed
 
-func (vs *values) add(raw json.RawMessage, field, from string) {
+// add adds the values raw names, read through the objects labelled via
+// (besides the event's own).
+func (vs *values) add(raw json.RawMessage, field, from string, via []sharing.Label) {
 	for _, v := range Values(raw) {
-		o := observed{v, field, from}
-		if len(*vs) < maxObserved && !slices.Contains(*vs, o) {
-			*vs = append(*vs, o)
+		i := slices.IndexFunc(*vs, func(o observed) bool { return o.value == v && o.field == field && o.from == from })
+		if i < 0 {
+			if len(*vs) == maxObserved {
+				continue
+			}
+			*vs = append(*vs, observed{value: v, field: field, from: from})
+			i = len(*vs) - 1
+		}
+		o := &(*vs)[i]
+		if len(o.via) < maxVia && !slices.ContainsFunc(o.via, func(w []sharing.Label) bool { return slices.EqualFunc(w, via, sameLabel) }) {
+			o.via = append(o.via, slices.Clone(via))
 		}
 	}
 }
 
-// observedData adds the values of the routable SCOs an observed-data
-// refers to (object_refs, read with get, field refField, from the SCO's
-// id when withFrom) or holds (objects, field objField, from id/key).
-func (vs *values) observedData(raw json.RawMessage, id string, get func(string) json.RawMessage, refField, objField string, withFrom bool) {
+// sameLabel reports whether a and b are the same label.
+func sameLabel(a, b sharing.Label) bool {
+	return a.TLP == b.TLP && a.ProducerOrg == b.ProducerOrg && a.ProducerUser == b.ProducerUser &&
+		a.Anonymous == b.Anonymous && slices.Equal(a.Orgs, b.Orgs) && slices.Equal(a.Users, b.Users)
+}
+
+// getFunc reads an object an event refers to: its JSON and label, ok
+// false when it cannot be read.
+type getFunc func(id string) (raw json.RawMessage, l sharing.Label, ok bool)
+
+// observedData adds the values of the routable SCOs an observed-data read
+// through the objects labelled via refers to (object_refs, read with get,
+// field refField, from the SCO's id when withFrom; the SCO's label joins
+// via) or holds (objects, field objField, from id/key).
+func (vs *values) observedData(raw json.RawMessage, id string, via []sharing.Label, get getFunc, refField, objField string, withFrom bool) {
 	var od struct {
 		Type       string                     `json:"type"`
 		ObjectRefs []string                   `json:"object_refs"`
@@ -406,8 +449,11 @@ func (vs *values) observedData(raw json.RawMessage, id string, get func(string) 
 		if j == maxObjectRefs {
 			break
 		}
-		if routableRef(r) {
-			vs.add(get(r), refField, from(r))
+		if !routableRef(r) {
+			continue
+		}
+		if sco, l, ok := get(r); ok { // one that cannot be read names nothing
+			vs.add(sco, refField, from(r), append(slices.Clip(via), l))
 		}
 	}
 	keys := make([]string, 0, len(od.Objects))
@@ -416,22 +462,42 @@ func (vs *values) observedData(raw json.RawMessage, id string, get func(string) 
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		vs.add(od.Objects[k], objField, from(id+"/"+k))
+		vs.add(od.Objects[k], objField, from(id+"/"+k), via)
 	}
 }
 
-// ownersOf returns the owners of vals in t.
-func ownersOf(t *route.Table, vals values) []string {
+// reads reports whether org may see the objects of one of the ways v was
+// read (besides the event's own object); with no Visible, only a value
+// read from the event's object alone.
+func (c *ConstituencyRouter) reads(org string, v observed) bool {
+	return slices.ContainsFunc(v.via, func(way []sharing.Label) bool {
+		for _, l := range way {
+			if c.Visible == nil || !c.Visible(org, l) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// ownersOf returns the owners of vals in t that may see what named them
+// (reads).
+func (c *ConstituencyRouter) ownersOf(t *route.Table, vals values) []string {
 	var owners []string
 	for _, v := range vals {
-		owners = appendOwners(owners, t, v.value)
+		for _, o := range t.Route(v.value) {
+			if !slices.Contains(owners, string(o)) && c.reads(string(o), v) {
+				owners = append(owners, string(o))
+			}
+		}
 	}
 	return owners
 }
 
-// routeValues returns the owners of vals and, with Notes, stores the
-// notifications of the owners that may see e (source src, one report per
-// value made by report) and passes them to Added.
+// routeValues returns the owners of vals that may see the objects a value
+// was read through and, with Notes, stores the notifications of those
+// that may also see e (source src, one report per value made by report)
+// and passes them to Added.
 func (c *ConstituencyRouter) routeValues(ctx context.Context, e *alert.Event, src string, vals values, report func(observed) notify.Report) ([]string, error) {
 	if len(vals) == 0 {
 		return nil, nil
@@ -440,7 +506,7 @@ func (c *ConstituencyRouter) routeValues(ctx context.Context, e *alert.Event, sr
 	if t == nil {
 		return nil, nil
 	}
-	owners := ownersOf(t, vals)
+	owners := c.ownersOf(t, vals)
 	if c.Notes == nil || len(owners) == 0 {
 		return owners, nil
 	}
@@ -448,7 +514,9 @@ func (c *ConstituencyRouter) routeValues(ctx context.Context, e *alert.Event, sr
 	for _, v := range vals {
 		reports = append(reports, report(v))
 	}
-	allow := func(org string) bool { return c.Visible != nil && c.Visible(org, e.Label) }
+	allow := func(org string, i int) bool {
+		return c.Visible != nil && c.Visible(org, e.Label) && c.reads(org, vals[i])
+	}
 	ns, _, err := c.Notes.Route(ctx, t, src, reports, c.Producer, allow)
 	if err != nil {
 		return nil, fmt.Errorf("events: notifying %s %s: %w", e.Kind, e.ID, err)
@@ -529,13 +597,13 @@ func (c *ConstituencyRouter) Intel(ctx context.Context, e *alert.Event, ref Ref,
 	when := ""
 	switch {
 	case o.Type == "observed-data":
-		vals.observedData(e.Object, ref.ID, c.getter(ctx, ref.Collection, load), "object_refs", "objects", true)
+		vals.observedData(e.Object, ref.ID, nil, c.getter(ctx, ref.Collection, load), "object_refs", "objects", true)
 		when = o.LastObserved
 	case o.Type == "indicator":
-		vals.add(e.Object, "pattern", ref.ID)
+		vals.add(e.Object, "pattern", ref.ID, nil)
 		when = o.ValidFrom
 	case routable(o.Type):
-		vals.add(e.Object, "value", ref.ID)
+		vals.add(e.Object, "value", ref.ID, nil)
 	}
 	return c.routeValues(ctx, e, IntelSource, vals, func(v observed) notify.Report {
 		f := map[string]string{"object": ref.ID, "type": o.Type}
@@ -553,29 +621,31 @@ func (c *ConstituencyRouter) Intel(ctx context.Context, e *alert.Event, ref Ref,
 }
 
 // getter returns a function reading an object with load from collection
-// coll (or, when not there, any collection); nil when it cannot be read.
-func (c *ConstituencyRouter) getter(ctx context.Context, coll string, load Loader) func(string) json.RawMessage {
-	return func(id string) json.RawMessage {
+// coll (or, when not there, any collection); not ok when it cannot be
+// read (a value it would name then reaches nobody).
+func (c *ConstituencyRouter) getter(ctx context.Context, coll string, load Loader) getFunc {
+	return func(id string) (json.RawMessage, sharing.Label, bool) {
 		if load == nil {
-			return nil
+			return nil, sharing.Label{}, false
 		}
-		raw, err := load(ctx, Ref{Collection: coll, ID: id})
+		raw, l, err := load(ctx, Ref{Collection: coll, ID: id})
 		if errors.Is(err, errkind.NotFound) && coll != "" {
-			raw, err = load(ctx, Ref{ID: id})
+			raw, l, err = load(ctx, Ref{ID: id})
 		}
 		if err != nil {
 			if !errors.Is(err, errkind.NotFound) && c.Log != nil {
 				c.Log.WarnContext(ctx, "loading an object an event refers to", "id", id, "err", err)
 			}
-			return nil
+			return nil, sharing.Label{}, false
 		}
-		return raw
+		return raw, l, true
 	}
 }
 
 // observed returns the addresses and domains named by the objects a
 // sighting refers to, read with load from the sighting's collection (or,
-// when not there, any collection).
+// when not there, any collection), each with the labels of the objects
+// it was read through.
 func (c *ConstituencyRouter) observed(ctx context.Context, coll, of string, data []string, load Loader) values {
 	if load == nil {
 		return nil
@@ -583,13 +653,17 @@ func (c *ConstituencyRouter) observed(ctx context.Context, coll, of string, data
 	get := c.getter(ctx, coll, load)
 	var out values
 	if of != "" {
-		out.add(get(of), "sighting_of_ref", "")
+		if raw, l, ok := get(of); ok {
+			out.add(raw, "sighting_of_ref", "", []sharing.Label{l})
+		}
 	}
 	for i, id := range data {
 		if i == maxObservedData {
 			break
 		}
-		out.observedData(get(id), id, get, "observed_data_refs", "observed_data_refs", false)
+		if raw, l, ok := get(id); ok {
+			out.observedData(raw, id, []sharing.Label{l}, get, "observed_data_refs", "observed_data_refs", false)
+		}
 	}
 	return out
 }

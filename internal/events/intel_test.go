@@ -82,7 +82,7 @@ func (h *intelHub) deliver(t *testing.T, pb bus.Publisher) *events.ConstituencyR
 	notePub := events.NewPublisher(pb, nil, testLog(t))
 	router := &events.ConstituencyRouter{Registry: h.reg, Log: testLog(t), Notes: h.notes, Visible: memberVisible,
 		Producer: sharing.Principal{OrgID: hubOrg}, Added: notePub.PublishNotifications}
-	load := func(ctx context.Context, r events.Ref) (json.RawMessage, error) {
+	load := func(ctx context.Context, r events.Ref) (json.RawMessage, sharing.Label, error) {
 		h.loads.Add(1)
 		return events.StoreLoader(h.st)(ctx, r)
 	}
@@ -262,7 +262,7 @@ func TestIntelRoutedByConstituency(t *testing.T) {
 	}
 
 	// A redelivered event routes again and notifies nobody twice.
-	raw, err := events.StoreLoader(h.st)(ctx, events.Ref{Collection: store.DefaultCollectionID, ID: ind1})
+	raw, _, err := events.StoreLoader(h.st)(ctx, events.Ref{Collection: store.DefaultCollectionID, ID: ind1})
 	if err != nil {
 		t.Fatal(err)
 	}

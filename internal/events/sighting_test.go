@@ -232,7 +232,7 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 	}
 
 	// A redelivered sighting routes again but notifies nobody twice.
-	raw, err := events.StoreLoader(st)(ctx, events.Ref{Collection: store.DefaultCollectionID, ID: sighting(1), Version: "2026-01-01T00:00:00.000Z"})
+	raw, _, err := events.StoreLoader(st)(ctx, events.Ref{Collection: store.DefaultCollectionID, ID: sighting(1), Version: "2026-01-01T00:00:00.000Z"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,8 +254,8 @@ func TestSightingsRoutedByConstituency(t *testing.T) {
 }
 
 // FuzzSighting routes arbitrary sightings whose references resolve to
-// arbitrary objects: no panic, no error without a notification store, and
-// only registered owners come out.
+// arbitrary GREEN objects: no panic, no error without a notification
+// store, and only registered owners come out.
 func FuzzSighting(f *testing.F) {
 	f.Add(`{"type":"sighting","sighting_of_ref":"indicator--1","observed_data_refs":["observed-data--1"]}`,
 		`{"type":"indicator","pattern":"[ipv4-addr:value = '198.51.100.7']"}`,
@@ -270,16 +270,17 @@ func FuzzSighting(f *testing.F) {
 	if _, err := reg.Add(ctx, orgOwnerA, "198.51.100.0/24", "2001:db8::/32", "bücher.example"); err != nil {
 		f.Fatal(err)
 	}
-	router := &events.ConstituencyRouter{Registry: reg, TTL: time.Hour}
+	router := &events.ConstituencyRouter{Registry: reg, TTL: time.Hour, Visible: memberVisible}
 	f.Fuzz(func(t *testing.T, sighting, of, data string) {
-		load := func(_ context.Context, r events.Ref) (json.RawMessage, error) {
+		green := sharing.Label{TLP: sharing.TLPGreen}
+		load := func(_ context.Context, r events.Ref) (json.RawMessage, sharing.Label, error) {
 			switch {
 			case strings.HasPrefix(r.ID, "observed-data--"):
-				return json.RawMessage(data), nil
+				return json.RawMessage(data), green, nil
 			case strings.HasPrefix(r.ID, "ipv6-addr--"):
-				return json.RawMessage(`{"type":"ipv6-addr","value":"2001:db8::5"}`), nil
+				return json.RawMessage(`{"type":"ipv6-addr","value":"2001:db8::5"}`), green, nil
 			}
-			return json.RawMessage(of), nil
+			return json.RawMessage(of), green, nil
 		}
 		e := alert.Event{ID: "sighting--1@v", Kind: alert.Sighting, Object: json.RawMessage(sighting)}
 		owners, err := router.Sighting(ctx, &e, events.Ref{Collection: "c", ID: "sighting--1"}, load)

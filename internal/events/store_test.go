@@ -72,7 +72,7 @@ func TestStoreClosePublishesEverything(t *testing.T) {
 	pub.Close()
 
 	load := events.StoreLoader(st)
-	if _, err := load(ctx, events.Ref{Collection: store.DefaultCollectionID, ID: "indicator--00000000-0000-4000-8000-999999999999", Version: "2026-01-01T00:00:00.000Z"}); !errors.Is(err, errkind.NotFound) {
+	if _, _, err := load(ctx, events.Ref{Collection: store.DefaultCollectionID, ID: "indicator--00000000-0000-4000-8000-999999999999", Version: "2026-01-01T00:00:00.000Z"}); !errors.Is(err, errkind.NotFound) {
 		t.Fatalf("loading a version that is not stored: %v, want NotFound", err)
 	}
 	var mu sync.Mutex
@@ -94,7 +94,7 @@ func TestStoreClosePublishesEverything(t *testing.T) {
 				t.Errorf("event %s: ref %v, %d bytes of object: want a reference only", e.ID, ref, len(e.Object))
 				continue
 			}
-			raw, err := load(ctx, *ref)
+			raw, _, err := load(ctx, *ref)
 			if err != nil {
 				t.Errorf("loading %v: %v", *ref, err)
 				continue
@@ -169,7 +169,7 @@ func TestDeliverSkipsUnwantedKinds(t *testing.T) {
 		t.Fatal(err)
 	}
 	var loads sync.Map
-	load := func(ctx context.Context, r events.Ref) (json.RawMessage, error) {
+	load := func(ctx context.Context, r events.Ref) (json.RawMessage, sharing.Label, error) {
 		loads.Store(r.ID, true)
 		return events.StoreLoader(st)(ctx, r)
 	}

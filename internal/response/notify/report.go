@@ -35,12 +35,13 @@ type Report struct {
 
 // Route routes each report's value through rt and stores one notification
 // per owner (the most specific registration's, as rt decides) that allow
-// accepts (nil accepts every owner), from source, produced by producer. It
+// accepts for the report (reports[i]; nil accepts every owner), from
+// source, produced by producer. It
 // is one transaction and returns the notifications of the reports, the
 // first new of them stored now, the rest stored by an earlier call with
 // the same keys (so a caller that failed to pass them on may again);
 // unparsable and unowned values are skipped.
-func (s *Store) Route(ctx context.Context, rt Router, source string, reports []Report, producer sharing.Principal, allow func(owner string) bool) (ns []Notification, new int, err error) {
+func (s *Store) Route(ctx context.Context, rt Router, source string, reports []Report, producer sharing.Principal, allow func(owner string, i int) bool) (ns []Notification, new int, err error) {
 	if err := CheckSource(source); err != nil {
 		return nil, 0, fmt.Errorf("notify: %w", err)
 	}
@@ -50,7 +51,7 @@ func (s *Store) Route(ctx context.Context, rt Router, source string, reports []R
 	}
 	var todo []pending
 	var owners []route.Owner
-	for _, r := range reports {
+	for i, r := range reports {
 		o, err := route.ParseObservation(r.Value)
 		if err != nil {
 			continue
@@ -61,7 +62,7 @@ func (s *Store) Route(ctx context.Context, rt Router, source string, reports []R
 		}
 		hits := rt.Hits(o)
 		for _, ow := range owners {
-			if allow != nil && !allow(string(ow)) {
+			if allow != nil && !allow(string(ow), i) {
 				continue
 			}
 			n := Notification{OrgID: string(ow), Source: source, Seen: 1, Value: r.Value, Observation: o.String(),

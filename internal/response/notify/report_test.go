@@ -7,7 +7,8 @@ import (
 )
 
 // TestRouteReports: reports outside a feed (sightings) go to the most
-// specific owner only, are stored once per key, and allow filters owners.
+// specific owner only, are stored once per key, and allow filters owners
+// per report.
 func TestRouteReports(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, t.TempDir())
@@ -24,7 +25,7 @@ func TestRouteReports(t *testing.T) {
 		{Value: "198.51.100.1", Key: "sighting--1@v1"}, // nobody's
 		{Value: "not an address!", Key: "sighting--1@v1"},
 	}
-	noShop := func(org string) bool { return org != orgShop }
+	noShop := func(org string, _ int) bool { return org != orgShop }
 	got, n, err := s.Route(ctx, tab, "sighting", reports, analyst, noShop)
 	if err != nil || n != 3 {
 		t.Fatalf("%d new, %v", n, err)
@@ -62,6 +63,14 @@ func TestRouteReports(t *testing.T) {
 	reports[0].Key = "sighting--2@v1"
 	if ns, n, err := s.Route(ctx, tab, "sighting", reports[:1], analyst, nil); err != nil || n != 1 || len(ns) != 1 {
 		t.Errorf("another sighting of the same value: %v, %d, %v", ns, n, err)
+	}
+	// allow decides per report: the owner of one value but not of another.
+	for i := range reports {
+		reports[i].Key = "sighting--3@v1"
+	}
+	onlySecond := func(_ string, i int) bool { return i == 1 }
+	if ns, n, err := s.Route(ctx, tab, "sighting", reports[:2], analyst, onlySecond); err != nil || n != 1 || len(ns) != 1 || ns[0].Observation != "192.0.2.7" {
+		t.Errorf("allow refusing the first report: %+v, %d, %v", ns, n, err)
 	}
 	if _, _, err := s.Route(ctx, tab, "", reports, analyst, nil); err == nil {
 		t.Error("an empty source was accepted")
