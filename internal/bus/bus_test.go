@@ -216,3 +216,43 @@ func TestPublishBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestLocalLargeMessages: messages larger than a delivery batch's byte
+// bound are still delivered, one per batch, in order.
+func TestLocalLargeMessages(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.OpenLocal(ctx, t.TempDir(), bus.LocalOptions{PollInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	big := make([]byte, 1536<<10)
+	for i := range 3 {
+		big[0] = byte('a' + i)
+		if err := b.Publish(ctx, bus.Message{Topic: "object-added", ID: fmt.Sprintf("big%d", i), Data: append([]byte(nil), big...)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Publish(ctx, bus.Message{Topic: "object-added", ID: "small", Data: []byte("s")}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []string
+	sub, err := b.Subscribe(ctx, "big", func(_ context.Context, m bus.Message) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, fmt.Sprintf("%s/%d/%c", m.ID, len(m.Data), m.Data[0]))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Stop()
+	bustest.WaitFor(t, "four messages", func() bool { mu.Lock(); defer mu.Unlock(); return len(got) == 4 })
+	mu.Lock()
+	defer mu.Unlock()
+	want := fmt.Sprintf("[big0/%d/a big1/%d/b big2/%d/c small/1/s]", len(big), len(big), len(big))
+	if fmt.Sprint(got) != want {
+		t.Errorf("delivered %v, want %s", got, want)
+	}
+}

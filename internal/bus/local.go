@@ -240,6 +240,10 @@ func (l *Local) run(ctx context.Context, name string, h Handler, wake chan struc
 	}
 }
 
+// deliverBytes bounds the data read per delivery batch (at least one
+// message is read): a message may carry hundreds of events.
+const deliverBytes = 1 << 20
+
 // deliver hands the next batch of unacknowledged messages to h, recording
 // the position after each acknowledged one; it returns how many were
 // acknowledged.
@@ -258,13 +262,15 @@ func (l *Local) deliver(ctx context.Context, name string, h Handler) (int, error
 		m   Message
 	}
 	var batch []row
-	for rows.Next() {
+	size := 0
+	for size < deliverBytes && rows.Next() {
 		var r row
 		if err := rows.Scan(&r.seq, &r.m.Topic, &r.m.ID, &r.m.Data); err != nil {
 			rows.Close()
 			return 0, fmt.Errorf("bus: reading messages for %q: %w", name, err)
 		}
 		batch = append(batch, r)
+		size += len(r.m.Data)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {

@@ -173,7 +173,7 @@ func (n *NATS) Subscribe(ctx context.Context, name string, h Handler) (Subscript
 		if ctx.Err() == nil {
 			n.log.WarnContext(ctx, "bus: NATS consumer", "consumer", name, "err", err)
 		}
-	}))
+	}), jetstream.PullMaxBytes(deliverBytes*4)) // messages may carry hundreds of events: bound the buffer by size
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("bus: consuming %q on %s: %w", name, n.opt.Stream, err)
