@@ -50,8 +50,8 @@ func openNotify(ctx context.Context, dataDir string) (*sqlite.Store, *notify.Sto
 }
 
 // openNotifyFor opens the notifications for the organisation named org
-// and returns what a member of it may see (the sharing policy's Access).
-func openNotifyFor(ctx context.Context, dataDir, org string) (*notify.Store, store.Org, sharing.Access, func(), error) {
+// and returns what a member of it may see under policy.
+func openNotifyFor(ctx context.Context, policy *sharing.Policy, dataDir, org string) (*notify.Store, store.Org, sharing.Access, func(), error) {
 	st, ns, err := openNotify(ctx, dataDir)
 	if err != nil {
 		return nil, store.Org{}, sharing.Access{}, nil, err
@@ -63,7 +63,7 @@ func openNotifyFor(ctx context.Context, dataDir, org string) (*notify.Store, sto
 		return nil, store.Org{}, sharing.Access{}, nil, err
 	}
 	member := sharing.Principal{OrgID: o.ID, OrgName: o.Name, User: "cli", Role: sharing.RoleMember}
-	return ns, o, sharing.NewPolicy(sharing.TLPNone).Access(member), closeAll, nil
+	return ns, o, policy.Access(member), closeAll, nil
 }
 
 type notifyImportOptions struct {
@@ -195,7 +195,11 @@ func newNotifyListCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			ns, o, acc, closeAll, err := openNotifyFor(ctx, dataDir, org)
+			policy, err := policyFor(cmd)
+			if err != nil {
+				return err
+			}
+			ns, o, acc, closeAll, err := openNotifyFor(ctx, policy, dataDir, org)
 			if err != nil {
 				return err
 			}
@@ -257,7 +261,11 @@ func newNotifyAckCmd() *cobra.Command {
 			if err != nil || id <= 0 {
 				return usage("notify ack: ID %q: want a notification number (kizuna notify list shows them)", args[0])
 			}
-			ns, o, acc, closeAll, err := openNotifyFor(ctx, dataDir, org)
+			policy, err := policyFor(cmd)
+			if err != nil {
+				return err
+			}
+			ns, o, acc, closeAll, err := openNotifyFor(ctx, policy, dataDir, org)
 			if err != nil {
 				return err
 			}

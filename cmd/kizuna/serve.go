@@ -16,7 +16,6 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/response/incident"
 	"github.com/kizuna-cti/kizuna/internal/response/notify"
 	"github.com/kizuna-cti/kizuna/internal/server"
-	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
@@ -89,7 +88,10 @@ unless --allow-private-webhooks is given.`,
 			}
 			defer st.Close()
 			log := slog.New(slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelInfo}))
-			policy := sharing.NewPolicy(sharing.TLPNone)
+			policy, err := policyFor(cmd) // --default-tlp: how unmarked data is shared
+			if err != nil {
+				return err
+			}
 			led, err := ledger.Open(ctx, dataDir, st, policy, log, ledger.Options{HubIdentity: hubOrgID(ctx, st)})
 			if err != nil {
 				return failure("serve: transparency log: %v", err)
