@@ -198,29 +198,19 @@ func importCSAF(cmd *cobra.Command, dataDir string, e csaf.Entry) error {
 		return err
 	}
 	defer st.Close()
-	vdb, err := openVulnDB(ctx, dataDir, log)
+	vw, err := openVulnWriter(ctx, cmd, st, dataDir, store.DefaultCollectionID, log) // new findings raise alerts
 	if err != nil {
 		return err
 	}
-	defer vdb.Close()
-	closeFindings, err := publishFindings(ctx, dataDir, st, vdb, log) // new findings raise alerts
-	if err != nil {
-		return err
-	}
-	defer closeFindings()
-	emit, closeEmit, createdBy, err := hubEmitter(ctx, cmd, st, dataDir, store.DefaultCollectionID, log)
-	if err != nil {
-		return err
-	}
-	defer closeEmit()
+	defer vw.Close()
 	tlp, err := sharing.ParseTLP(e.TLP)
 	if err != nil {
 		return failure("csaf publish: %s: %v", e.ID, err)
 	}
 	var failed error
 	im := &vulndb.Importer{
-		DB: vdb, Emit: emit, CreatedBy: createdBy, Markings: []string{sharing.MarkingID(tlp)},
-		Distribution: vulndb.Restriction(tlp, sharing.Label{ProducerOrg: createdBy, Orgs: e.Orgs, Users: e.Users}),
+		DB: vw.DB, Emit: vw.Emit, CreatedBy: vw.CreatedBy, Markings: []string{sharing.MarkingID(tlp)},
+		Distribution: vulndb.Restriction(tlp, sharing.Label{ProducerOrg: vw.CreatedBy, Orgs: e.Orgs, Users: e.Users}),
 		OnFailure:    func(_ string, err error) { failed = err },
 	}
 	published, modified := e.Released()

@@ -103,21 +103,12 @@ imported, 1 some files failed, 2 other errors.`,
 			}
 			defer st.Close()
 			dir := filepath.Dir(st.Path())
-			vdb, err := openVulnDB(ctx, dir, log)
+			vw, err := openVulnWriter(ctx, cmd, st, dir, collection, log) // new findings raise alerts
 			if err != nil {
 				return err
 			}
-			defer vdb.Close()
-			closeFindings, err := publishFindings(ctx, dir, st, vdb, log) // new findings raise alerts
-			if err != nil {
-				return err
-			}
-			defer closeFindings()
-			emit, closeEmit, createdBy, err := hubEmitter(ctx, cmd, st, dir, collection, log)
-			if err != nil {
-				return err
-			}
-			defer closeEmit()
+			defer vw.Close()
+			vdb, emit, createdBy := vw.DB, vw.Emit, vw.CreatedBy
 			im := &vulndb.Importer{
 				DB: vdb, Emit: emit, CreatedBy: createdBy, Markings: []string{sharing.TLP2Clear}, BatchSize: batch,
 				OnFailure: func(name string, err error) {
@@ -188,6 +179,45 @@ func hubEmitter(ctx context.Context, cmd *cobra.Command, st *sqlite.Store, dir, 
 	p := &ingest.Pipeline{Store: est, Policy: policy, Log: log, HubOrgID: hub, Recorder: led}
 	sub := ingest.Submission{Collection: collection, Principal: pr, DefaultTLP: sharing.TLPClear}
 	return pipelineEmitter(p, sub), func() { led.Close(); closeBus() }, hub, nil
+}
+
+// vulnWriter holds what the command-line writers of vulnerability data
+// (vuln import, vuln source run, csaf publish) need open: the
+// vulnerability database, its new findings published on the hub's bus so
+// they raise alerts, and the emitter of STIX objects as the hub.
+type vulnWriter struct {
+	DB        *vulndb.DB
+	Emit      func(context.Context, []json.RawMessage) error
+	CreatedBy string
+	closeFn   func()
+}
+
+// Close closes the emitter, the findings publisher and the database.
+func (w *vulnWriter) Close() { w.closeFn() }
+
+// openVulnWriter opens the vulnerability database of dir with
+// publishFindings and hubEmitter (into collection) over st.
+func openVulnWriter(ctx context.Context, cmd *cobra.Command, st *sqlite.Store, dir, collection string, log *slog.Logger) (*vulnWriter, error) {
+	vdb, err := openVulnDB(ctx, dir, log)
+	if err != nil {
+		return nil, err
+	}
+	closeFindings, err := publishFindings(ctx, dir, st, vdb, log)
+	if err != nil {
+		vdb.Close()
+		return nil, err
+	}
+	emit, closeEmit, createdBy, err := hubEmitter(ctx, cmd, st, dir, collection, log)
+	if err != nil {
+		closeFindings()
+		vdb.Close()
+		return nil, err
+	}
+	return &vulnWriter{DB: vdb, Emit: emit, CreatedBy: createdBy, closeFn: func() {
+		closeEmit()
+		closeFindings()
+		vdb.Close()
+	}}, nil
 }
 
 // pipelineEmitter returns a function that submits STIX objects through p

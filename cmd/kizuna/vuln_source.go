@@ -210,22 +210,12 @@ func newVulnSourceRunCmd() *cobra.Command {
 			if _, err := reg.Get(ctx, name); errors.Is(err, errkind.NotFound) {
 				return failure("vuln source run: no source named %q (kizuna vuln source list shows them)", name)
 			}
-			vdb, err := openVulnDB(ctx, dir, log)
+			vw, err := openVulnWriter(ctx, cmd, st, dir, collection, log) // new findings raise alerts
 			if err != nil {
 				return err
 			}
-			defer vdb.Close()
-			closeFindings, err := publishFindings(ctx, dir, st, vdb, log) // new findings raise alerts
-			if err != nil {
-				return err
-			}
-			defer closeFindings()
-			emit, closeEmit, createdBy, err := hubEmitter(ctx, cmd, st, dir, collection, log)
-			if err != nil {
-				return err
-			}
-			defer closeEmit()
-			r := &source.Runner{Registry: reg, DB: vdb, Emit: emit, CreatedBy: createdBy, Log: log}
+			defer vw.Close()
+			r := &source.Runner{Registry: reg, DB: vw.DB, Emit: vw.Emit, CreatedBy: vw.CreatedBy, Log: log}
 			if err := configureNVD(r); err != nil {
 				return usage("vuln source run: %v", err)
 			}
