@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -213,7 +214,7 @@ func (s *Server) addAlertRule(w http.ResponseWriter, r *http.Request, p sharing.
 		return readBodyError(err)
 	}
 	var j RuleJSON
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
 		return fmt.Errorf("%w: alert rule: %v", errkind.Invalid, err)
