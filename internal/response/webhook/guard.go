@@ -3,7 +3,6 @@ package webhook
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -103,11 +102,6 @@ func Control(network, address string, _ syscall.RawConn) error {
 		return &RefusedError{Addr: ap.Addr().Unmap(), Reason: r}
 	}
 	return nil
-}
-
-// GuardedDialer returns a dialer whose connections pass Control.
-func GuardedDialer() *net.Dialer {
-	return &net.Dialer{Control: Control}
 }
 
 // IsRefused reports whether err (a failed request, say) came from a
