@@ -74,25 +74,17 @@ failed (the reason on stderr), 2 usage.`,
 			var ring sign.Keyring
 			var verifiers []note.Verifier
 			for _, kf := range keyFiles {
-				b, err := os.ReadFile(kf)
+				k, _, v, err := readKeyFile(kf)
 				if err != nil {
-					return usage("verify: --key: %v", err)
+					return err
 				}
-				if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
-					id, pub, err := sign.ParsePublicKeyFile(t)
-					if err != nil {
-						return usage("verify: --key %s: %v", kf, err)
-					}
-					if err := ring.Add(id, pub); err != nil {
-						return usage("verify: --key %s: %v", kf, err)
-					}
+				if v != nil {
+					verifiers = append(verifiers, v)
 					continue
 				}
-				v, err := translog.NewHeadVerifier(strings.TrimSpace(string(b)))
-				if err != nil {
-					return usage("verify: --key %s: neither a public key file nor a note verifier key: %v", kf, err)
+				if err := ring.Add(k.Identity, k.Key); err != nil {
+					return usage("verify: --key %s: %v", kf, err)
 				}
-				verifiers = append(verifiers, v)
 			}
 			if sigFile == "" {
 				if _, err := os.Stat(args[0] + ".sig"); err == nil {
@@ -170,27 +162,42 @@ func exists(name string) bool {
 	return err == nil
 }
 
+// readKeyFile reads a --key file: a public key file (returned as key) or
+// a note verifier key (its text as logKey, parsed as v; v is nil for a
+// public key file).
+func readKeyFile(kf string) (key evidence.Key, logKey string, v note.Verifier, err error) {
+	b, err := os.ReadFile(kf)
+	if err != nil {
+		return key, "", nil, usage("verify: --key: %v", err)
+	}
+	if t := bytes.TrimSpace(b); len(t) > 0 && t[0] == '{' {
+		id, pub, err := sign.ParsePublicKeyFile(t)
+		if err != nil {
+			return key, "", nil, usage("verify: --key %s: %v", kf, err)
+		}
+		return evidence.Key{Identity: id, Key: pub}, "", nil, nil
+	}
+	logKey = strings.TrimSpace(string(b))
+	if v, err = translog.NewHeadVerifier(logKey); err != nil {
+		return key, "", nil, usage("verify: --key %s: neither a public key file nor a note verifier key: %v", kf, err)
+	}
+	return key, logKey, v, nil
+}
+
 // trustFrom reads the keys to pin: --key files (public key files or a log
 // verifier key) and the hub's and organisations' keys of --data DIR.
 func trustFrom(keyFiles []string, dataDir string) (evidence.Trust, error) {
 	var t evidence.Trust
 	for _, kf := range keyFiles {
-		b, err := os.ReadFile(kf)
+		k, logKey, v, err := readKeyFile(kf)
 		if err != nil {
-			return t, usage("verify: --key: %v", err)
+			return t, err
 		}
-		if tb := bytes.TrimSpace(b); len(tb) > 0 && tb[0] == '{' {
-			id, pub, err := sign.ParsePublicKeyFile(tb)
-			if err != nil {
-				return t, usage("verify: --key %s: %v", kf, err)
-			}
-			t.Keys = append(t.Keys, evidence.Key{Identity: id, Key: pub})
+		if v != nil {
+			t.LogKeys = append(t.LogKeys, logKey)
 			continue
 		}
-		if _, err := translog.NewHeadVerifier(strings.TrimSpace(string(b))); err != nil {
-			return t, usage("verify: --key %s: neither a public key file nor a note verifier key: %v", kf, err)
-		}
-		t.LogKeys = append(t.LogKeys, strings.TrimSpace(string(b)))
+		t.Keys = append(t.Keys, k)
 	}
 	if dataDir == "" {
 		return t, nil
