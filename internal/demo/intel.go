@@ -42,10 +42,9 @@ func ShareIntel(ctx context.Context, p *ingest.Pipeline, log *slog.Logger) error
 			cert = s
 		}
 	}
-	u := cert.Users[0]
 	sub := ingest.Submission{
 		Collection: store.DefaultCollectionID,
-		Principal:  sharing.Principal{OrgID: cert.Org.ID, OrgName: cert.Org.Name, UserID: u.ID, User: u.Name, Role: u.Role},
+		Principal:  principalOf(cert, 0),
 		DefaultTLP: sharing.TLPGreen,
 	}
 	raw := intelIndicator(cert.Org.ID)
