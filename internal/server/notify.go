@@ -234,7 +234,7 @@ func (s *Server) listConstituency(w http.ResponseWriter, r *http.Request, p shar
 	}
 	org := r.URL.Query().Get("org")
 	var id string
-	if org == "*" && p.Role == sharing.RoleHubAdmin && !p.Public {
+	if org == "*" && s.cfg.Policy.CanManageEveryOrg(p) {
 		id = ""
 	} else if id, err = s.constituencyOrg(ctx, p, org); err != nil {
 		return err

@@ -172,6 +172,15 @@ func TestNotificationsAPI(t *testing.T) {
 		t.Errorf("acme's registrations: %s", r.body)
 	}
 	wantStatus(t, f.api(http.MethodGet, "bob", "/api/v1/constituency?org=acme", ""), http.StatusForbidden)
+	// org=* lists every organisation's registrations, for hub admins only.
+	r = f.api(http.MethodGet, "admin", "/api/v1/constituency?org=*", "")
+	wantStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.body), `"xn--bcher-kva.example"`) || !strings.Contains(string(r.body), "198.51.100.0/24") {
+		t.Errorf("every organisation's registrations: %s", r.body)
+	}
+	if r := f.api(http.MethodGet, "acmeadmin", "/api/v1/constituency?org=*", ""); r.status == http.StatusOK {
+		t.Errorf("an org-admin listed every organisation's registrations: %s", r.body)
+	}
 	wantStatus(t, f.get("", "/api/v1/constituency"), http.StatusUnauthorized)
 
 	feed := "timestamp,ip,hostname,port\nt1,192.0.2.5,,23\nt2,198.51.100.9,cam.bücher.example,80\nt3,bad ip,,1\n"

@@ -108,6 +108,13 @@ func (p *Policy) CanManageOrg(pr Principal, orgID string) bool {
 	return pr.Role == RoleHubAdmin || pr.Role == RoleOrgAdmin && pr.OrgID == orgID
 }
 
+// CanManageEveryOrg reports whether the principal manages what every
+// organisation registers about itself, and so may list all their
+// constituencies at once: hub admins only.
+func (p *Policy) CanManageEveryOrg(pr Principal) bool {
+	return !pr.Public && pr.Role == RoleHubAdmin
+}
+
 // CanImportReports reports whether the principal may import third-party
 // reports that become notifications for organisations: hub analysts and
 // hub admins.
