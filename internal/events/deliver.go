@@ -87,7 +87,6 @@ type Loader func(ctx context.Context, r Ref) (json.RawMessage, sharing.Label, er
 // StoreLoader loads versions from st whatever their label: the
 // dispatcher and the router decide with the label who may see them.
 func StoreLoader(st store.Objects) Loader {
-	everyone := sharing.Access{Clauses: []sharing.Clause{{}}}
 	return func(ctx context.Context, r Ref) (json.RawMessage, sharing.Label, error) {
 		v := []string{r.Version}
 		if r.Version == "" {
