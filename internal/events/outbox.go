@@ -325,22 +325,17 @@ func (ob *outbox) claim(ctx context.Context, fromMarks bool) (map[string]claimed
 	}
 	from := map[string]int64{}
 	if fromMarks {
-		ms, err := ob.db.QueryContext(ctx, `SELECT coll, mark FROM outbox_marks`)
+		type mark struct {
+			coll string
+			at   int64
+		}
+		rows, err := ob.db.QueryContext(ctx, `SELECT coll, mark FROM outbox_marks`)
+		ms, err := collect(rows, err, func(m *mark) []any { return []any{&m.coll, &m.at} })
 		if err != nil {
-			return nil, fmt.Errorf("events: outbox: %w", err)
+			return nil, err
 		}
-		for ms.Next() {
-			var c string
-			var m int64
-			if err := ms.Scan(&c, &m); err != nil {
-				ms.Close()
-				return nil, fmt.Errorf("events: outbox: %w", err)
-			}
-			from[c] = m
-		}
-		ms.Close()
-		if err := ms.Err(); err != nil {
-			return nil, fmt.Errorf("events: outbox: %w", err)
+		for _, m := range ms {
+			from[m.coll] = m.at
 		}
 	}
 	for _, r := range take {
