@@ -230,10 +230,7 @@ func (p *Publisher) objectEvents(ctx context.Context, collection string, recs []
 			continue
 		}
 		o, l := recs[i].Object, recs[i].Label
-		kind := alert.ObjectAdded
-		if o.Type == "sighting" {
-			kind = alert.Sighting
-		}
+		kind := objectKind(o.Type)
 		var e alert.Event
 		var err error
 		if o.Props != nil {
@@ -249,12 +246,26 @@ func (p *Publisher) objectEvents(ctx context.Context, collection string, recs []
 		if !r.DateAdded.IsZero() {
 			e.Time = r.DateAdded.UTC()
 		}
-		if s := p.sector(ctx, l.ProducerOrg); s != "" && !l.Anonymous {
-			e.Sectors = []string{s}
-		}
-		out = append(out, wire{Event: e, Ref: &Ref{Collection: collection, ID: o.ID, Version: r.Version}})
+		out = append(out, p.refWire(ctx, e, l, Ref{Collection: collection, ID: o.ID, Version: r.Version}))
 	}
 	return out
+}
+
+// objectKind is the event kind of a stored object of STIX type typ.
+func objectKind(typ string) alert.Kind {
+	if typ == "sighting" {
+		return alert.Sighting
+	}
+	return alert.ObjectAdded
+}
+
+// refWire is the wire form of e, the event of the stored version ref
+// labelled l: with its producer's sector (unless anonymous) and ref.
+func (p *Publisher) refWire(ctx context.Context, e alert.Event, l sharing.Label, ref Ref) wire {
+	if s := p.sector(ctx, l.ProducerOrg); s != "" && !l.Anonymous {
+		e.Sectors = []string{s}
+	}
+	return wire{Event: e, Ref: &ref}
 }
 
 // Store returns st whose Add publishes the versions it committed. Their

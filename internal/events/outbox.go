@@ -492,20 +492,13 @@ func (p *Publisher) republish(ctx context.Context, coll string, c claimed) (int,
 				more = false // committed after the claim: its own row covers it
 				break
 			}
-			kind := alert.ObjectAdded
-			if e.Type == "sighting" {
-				kind = alert.Sighting
-			}
-			ev, err := alert.FromObject(kind, e.ID+"@"+e.Version, e.Raw, e.Label)
+			ev, err := alert.FromObject(objectKind(e.Type), e.ID+"@"+e.Version, e.Raw, e.Label)
 			if err != nil {
 				p.log.WarnContext(ctx, "hub event for a stored object", "id", e.ID, "err", err)
 				continue
 			}
 			ev.Object, ev.Time = nil, e.DateAdded.UTC()
-			if s := p.sector(ctx, e.Label.ProducerOrg); s != "" && !e.Label.Anonymous {
-				ev.Sectors = []string{s}
-			}
-			ws = append(ws, wire{Event: ev, Ref: &Ref{Collection: coll, ID: e.ID, Version: e.Version}})
+			ws = append(ws, p.refWire(ctx, ev, e.Label, Ref{Collection: coll, ID: e.ID, Version: e.Version}))
 		}
 		if len(ws) > 0 {
 			if err := p.publishWires(ctx, ws); err != nil {
