@@ -40,15 +40,8 @@ func newIntelHub(t *testing.T, regs map[string][]string) *intelHub {
 	ctx := context.Background()
 	dir := t.TempDir()
 	h := &intelHub{out: &sink{got: map[string][]alert.Alert{}, keys: map[string]int{}}}
+	h.st, h.b = openStoreBus(t, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond, Backoff: 20 * time.Millisecond})
 	var err error
-	if h.st, err = sqlite.Open(ctx, dir); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.st.Close() })
-	if h.b, err = bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond, Backoff: 20 * time.Millisecond}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { h.b.Close() })
 	if h.reg, err = constituency.Open(ctx, dir); err != nil {
 		t.Fatal(err)
 	}

@@ -176,6 +176,24 @@ func waitExactlyOnce(t *testing.T, out *sink, ids []string) {
 	}
 }
 
+// openStoreBus opens a SQLite store and a local bus in dir, both closed
+// when the test ends.
+func openStoreBus(tb testing.TB, dir string, opt bus.LocalOptions) (*sqlite.Store, *bus.Local) {
+	tb.Helper()
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	b, err := bus.OpenLocal(ctx, dir, opt)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	return st, b
+}
+
 func testLog(t *testing.T) *slog.Logger { return slog.New(slog.NewTextHandler(testWriter{t}, nil)) }
 
 // TestDurableRetriesFailedPublishes: the bus refuses publishes after the
@@ -194,16 +212,7 @@ func TestDurableRetriesFailedPublishes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
 			dir := t.TempDir()
-			st, err := sqlite.Open(ctx, dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			lb, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer lb.Close()
+			st, lb := openStoreBus(t, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
 			fb := &flakyBus{Bus: lb, fail: tc.fail}
 			al := startAlerting(t, dir, lb, st, &sink{got: map[string][]alert.Alert{}, keys: map[string]int{}})
 			defer al.stop(t)
@@ -411,16 +420,7 @@ func BenchmarkDurableStore(b *testing.B) {
 		b.Run(fmt.Sprintf("durable=%v", durable), func(b *testing.B) {
 			ctx := context.Background()
 			dir := b.TempDir()
-			st, err := sqlite.Open(ctx, dir)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer st.Close()
-			lb, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer lb.Close()
+			st, lb := openStoreBus(b, dir, bus.LocalOptions{})
 			pub := events.NewPublisher(lb, nil, nil)
 			if durable {
 				if err := pub.Durable(ctx, dir, st, events.OutboxOptions{}); err != nil {

@@ -257,16 +257,7 @@ func TestDurablePayloadSurvivesKill(t *testing.T) {
 		t.Fatalf("helper ids %v", ids)
 	}
 
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	lb, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lb.Close()
+	st, lb := openStoreBus(t, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
 	out := &sink{got: map[string][]alert.Alert{}, keys: map[string]int{}}
 	stop := payloadHub(t, dir, lb, out)
 	defer stop()

@@ -18,7 +18,6 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/stix"
 	"github.com/kizuna-cti/kizuna/internal/store"
-	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
 )
 
 const (
@@ -39,16 +38,7 @@ const (
 func TestSightingsRoutedByConstituency(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	b, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond, Backoff: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	st, b := openStoreBus(t, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond, Backoff: 20 * time.Millisecond})
 	reg, err := constituency.Open(ctx, dir)
 	if err != nil {
 		t.Fatal(err)

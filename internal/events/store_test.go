@@ -18,7 +18,6 @@ import (
 	"github.com/kizuna-cti/kizuna/internal/sharing"
 	"github.com/kizuna-cti/kizuna/internal/stix"
 	"github.com/kizuna-cti/kizuna/internal/store"
-	"github.com/kizuna-cti/kizuna/internal/store/sqlite"
 	"github.com/kizuna-cti/kizuna/internal/vuln/vulndb"
 )
 
@@ -30,16 +29,7 @@ import (
 func TestStoreClosePublishesEverything(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	b, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	st, b := openStoreBus(t, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
 	pub := events.NewPublisher(b, nil, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	est := pub.Store(st)
 	const batches, per = 20, 50
@@ -146,16 +136,7 @@ func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return le
 func TestDeliverSkipsUnwantedKinds(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	b, err := bus.OpenLocal(ctx, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	st, b := openStoreBus(t, dir, bus.LocalOptions{PollInterval: 10 * time.Millisecond})
 	out := &sink{got: map[string][]alert.Alert{}, keys: map[string]int{}}
 	d, err := alert.Open(ctx, dir, alert.Options{
 		Visible:  func(string, sharing.Label) bool { return true },
