@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kizuna-cti/kizuna/internal/bus"
@@ -53,8 +54,7 @@ type Publisher struct {
 	retry OutboxOptions // back-off of failed publishes
 	ob    *outbox       // set by Durable
 
-	fmu     sync.Mutex // guards failing
-	failing bool       // the last publish of a store batch failed
+	failing atomic.Bool // the last publish of a store batch failed
 
 	mu      sync.Mutex // guards sectors
 	sectors map[string]string
@@ -322,11 +322,9 @@ func (p *Publisher) publishBatch(ctx context.Context, b queued) {
 		b.recs, b.res = nil, nil
 	}
 	attempts := p.retry.Attempts
-	p.fmu.Lock()
-	if p.failing {
+	if p.failing.Load() {
 		attempts = 1
 	}
-	p.fmu.Unlock()
 	var err error
 	if len(b.ws) > 0 {
 		delay := p.retry.Backoff
@@ -340,9 +338,7 @@ func (p *Publisher) publishBatch(ctx context.Context, b queued) {
 			}
 		}
 	}
-	p.fmu.Lock()
-	p.failing = err != nil
-	p.fmu.Unlock()
+	p.failing.Store(err != nil)
 	switch {
 	case err != nil && b.row == 0:
 		p.log.ErrorContext(ctx, "publishing hub events (their alerts are lost)", "events", len(b.ws), "err", err)
